@@ -1,0 +1,76 @@
+//! # exclave-claims
+//!
+//! The claim store: where a signer records, atomically and durably, that a duty is taken and
+//! with which payload, before any signature for it leaves the process.
+//!
+//! - [`ClaimStore`] is the trait every backend implements: one atomic *insert-if-absent, else
+//!   return the existing record* operation, plus reads, listing and low watermarks.
+//! - [`WithDeadline`] bounds every call of any store by a deadline; the signer only ever talks
+//!   to a store through it.
+//! - [`embedded::EmbeddedStore`] is the default backend: a single-file [redb] database with a
+//!   group-commit writer (one fsync for every batch of concurrent claims).
+//! - `conformance` (feature `conformance`) is the suite every backend must pass.
+//!
+//! What this crate is **not**: it decides nothing. Whether a claim may be signed is
+//! `exclave-policies`' verdict; this crate only makes the claim atomic and durable.
+
+mod deadline;
+pub mod embedded;
+mod error;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use deadline::WithDeadline;
+pub use error::StoreError;
+
+use async_trait::async_trait;
+use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
+
+/// The result of an atomic claim attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The record was inserted and is durable.
+    Inserted,
+    /// A record was already present (possibly our own, after a lost reply): here it is.
+    Existing(ClaimRecord),
+}
+
+/// A claim store. Every implementation must make `claim` atomic (one winner per key, across
+/// every process sharing the store) and durable before it returns `Inserted`.
+#[async_trait]
+pub trait ClaimStore: Send + Sync + 'static {
+    /// A short backend name for logs and metrics (`embedded`, `etcd`, `tikv`).
+    fn backend(&self) -> &'static str;
+
+    /// Insert `record` under `key` if no record exists; otherwise return the existing record.
+    async fn claim(&self, key: &ClaimKey, record: &ClaimRecord) -> Result<ClaimOutcome, StoreError>;
+
+    /// Read the record under `key`.
+    async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError>;
+
+    /// List up to `limit` raw claim keys and records whose encoded key starts with `prefix`.
+    async fn list(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, ClaimRecord)>, StoreError>;
+
+    /// The low watermark of a duty family, if one was set.
+    async fn watermark(&self, key: &WatermarkKey) -> Result<Option<Position>, StoreError>;
+
+    /// Raise a watermark to at least `to` (never lowers it); returns the watermark now in force.
+    async fn raise_watermark(&self, key: &WatermarkKey, to: Position) -> Result<Position, StoreError>;
+
+    /// Check the store answers (for readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Encode a record as stored (JSON, so an operator can read a store with its own tools).
+pub fn encode_record(record: &ClaimRecord) -> Vec<u8> {
+    serde_json::to_vec(record).unwrap_or_default()
+}
+
+/// Decode a stored record; `key` is only used to name the record in the error.
+pub fn decode_record(key: &[u8], bytes: &[u8]) -> Result<ClaimRecord, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,135 @@
+//! Request and response types.
+
+use crate::{Bytes, WireKeyType};
+use serde::{Deserialize, Serialize};
+
+/// A signature scheme on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireCrypto {
+    /// sr25519.
+    Sr25519,
+    /// ed25519.
+    Ed25519,
+    /// ecdsa (secp256k1).
+    Ecdsa,
+}
+
+/// The pre-image beside a message, for duties whose message is a hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum SignContext {
+    /// No context.
+    #[default]
+    None,
+    /// BABE seal: the SCALE pre-seal header.
+    BabeSeal {
+        /// SCALE header without the seal.
+        header: Bytes,
+    },
+    /// BEEFY vote: the SCALE commitment.
+    BeefyCommitment {
+        /// SCALE `Commitment<u32>`.
+        commitment: Bytes,
+    },
+}
+
+/// `exclave_sign` parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignRequest {
+    /// The chain's genesis hash; must match the signer's configured chain.
+    pub chain: Bytes,
+    /// The key type.
+    pub key_type: WireKeyType,
+    /// The scheme.
+    pub crypto: WireCrypto,
+    /// The public key.
+    pub public: Bytes,
+    /// The exact bytes to sign (32-byte hash when `prehashed`).
+    pub message: Bytes,
+    /// The pre-image context.
+    #[serde(default)]
+    pub context: SignContext,
+    /// `ecdsa_sign_prehashed`.
+    #[serde(default)]
+    pub prehashed: bool,
+}
+
+/// How a signature came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SignOutcome {
+    /// A new claim was recorded and the signature released.
+    Signed,
+    /// The same payload was claimed before: this is the stored signature.
+    SameData,
+    /// Not a claimed duty (authority discovery, proof of possession).
+    Unclaimed,
+}
+
+/// `exclave_sign` result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignResponse {
+    /// The signature bytes (64 for sr25519/ed25519, 65 for ecdsa).
+    pub signature: Bytes,
+    /// How it came to be.
+    pub outcome: SignOutcome,
+}
+
+/// `exclave_vrfSign` / `exclave_vrfPreOutput` parameters: the BABE transcript's inputs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VrfRequest {
+    /// The chain's genesis hash.
+    pub chain: Bytes,
+    /// The key type (only `babe`).
+    pub key_type: WireKeyType,
+    /// The sr25519 public key.
+    pub public: Bytes,
+    /// The epoch randomness (32 bytes).
+    pub randomness: Bytes,
+    /// The slot.
+    pub slot: u64,
+    /// The epoch index.
+    pub epoch: u64,
+}
+
+/// `exclave_vrfSign` result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VrfSignResponse {
+    /// The 32-byte VRF pre-output.
+    pub pre_output: Bytes,
+    /// The 64-byte VRF proof.
+    pub proof: Bytes,
+}
+
+/// `exclave_version` result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionResponse {
+    /// The signer's software version.
+    pub version: String,
+    /// The protocol version it speaks.
+    pub protocol: u32,
+}
+
+/// `exclave_status` result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResponse {
+    /// This signer's id (recorded in every claim it makes).
+    pub signer_id: String,
+    /// The chain it serves.
+    pub chain: Bytes,
+    /// The claim-store backend.
+    pub store_backend: String,
+    /// Whether the claim store answered a ping just now.
+    pub store_ready: bool,
+    /// How many keys the signer holds.
+    pub keys: usize,
+    /// The caller's identity as the signer sees it (from its client certificate).
+    pub client: String,
+}

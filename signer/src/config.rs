@@ -1,0 +1,159 @@
+//! The signer's configuration file (`exclave.toml`): strict TOML, every key documented.
+
+use serde::Deserialize;
+use std::{net::SocketAddr, path::PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This signer's id, recorded in every claim it makes (e.g. `signer-a`).
+    pub signer_id: String,
+    /// The chain's genesis hash (`0x` + 64 hex digits): the only chain this signer signs for.
+    pub chain: String,
+    /// The keystore directory (Substrate `LocalKeystore` format: one file per key).
+    pub keystore_dir: PathBuf,
+    /// The signing log (append-only JSON lines, hash-chained).
+    pub signing_log: PathBuf,
+    /// The JSON-RPC listener.
+    pub listen: ListenConfig,
+    /// The metrics listener.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+    /// BABE slot settings.
+    pub babe: BabeConfig,
+    /// The claim store.
+    pub claims: ClaimsConfig,
+}
+
+/// The JSON-RPC listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// Address to bind, e.g. `0.0.0.0:9955`.
+    pub address: SocketAddr,
+    /// PEM certificate chain of the server.
+    pub tls_cert: PathBuf,
+    /// PEM private key of the server (mode 0600).
+    pub tls_key: PathBuf,
+    /// PEM CA certificate(s) that client certificates must chain to. Mutual TLS is mandatory.
+    pub client_ca: PathBuf,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: u32,
+}
+
+fn default_max_request_bytes() -> u32 {
+    256 * 1024
+}
+
+/// The metrics listener (`/metrics`, `/health`, `/ready`), plain HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address to bind, e.g. `127.0.0.1:9956`.
+    pub address: SocketAddr,
+}
+
+/// BABE slot settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BabeConfig {
+    /// The chain's slot duration in milliseconds.
+    pub slot_duration_ms: u64,
+    /// How many slots away from the wall-clock slot a seal or VRF request may be.
+    #[serde(default = "default_max_drift")]
+    pub max_drift_slots: u64,
+    /// The chain's first slot; earlier slots are refused.
+    #[serde(default)]
+    pub genesis_slot: u64,
+}
+
+fn default_max_drift() -> u64 {
+    2
+}
+
+/// Which claim store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The embedded redb store (one signer).
+    Embedded,
+}
+
+/// The claim store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimsConfig {
+    /// `embedded`.
+    pub backend: Backend,
+    /// The embedded store's file.
+    pub path: Option<PathBuf>,
+    /// Deadline for every store call, in milliseconds.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+}
+
+fn default_deadline_ms() -> u64 {
+    2000
+}
+
+/// Why a configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// Where.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has unknown keys.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// Where.
+        path: String,
+        /// The parser's message, naming the field.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse { path: p, message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check values a type cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        parse_chain(&self.chain)?;
+        if self.signer_id.is_empty() || self.signer_id.contains('/') {
+            return Err(ConfigError::Invalid("signer_id must be non-empty and contain no '/'".into()));
+        }
+        if self.babe.slot_duration_ms == 0 {
+            return Err(ConfigError::Invalid("babe.slot_duration_ms must be > 0".into()));
+        }
+        if self.claims.deadline_ms == 0 {
+            return Err(ConfigError::Invalid("claims.deadline_ms must be > 0".into()));
+        }
+        if self.claims.backend == Backend::Embedded && self.claims.path.is_none() {
+            return Err(ConfigError::Invalid("claims.path is required for backend = \"embedded\"".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Parse a `0x`-prefixed 32-byte genesis hash.
+pub fn parse_chain(s: &str) -> Result<[u8; 32], ConfigError> {
+    let bad = || ConfigError::Invalid(format!("chain {s:?} is not a 0x-prefixed 32-byte hex genesis hash"));
+    let bytes = hex::decode(s.strip_prefix("0x").ok_or_else(bad)?).map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
+}

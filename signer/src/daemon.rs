@@ -1,0 +1,233 @@
+//! Assembling a running signer from a config file or from `--dev` options.
+
+use crate::{
+    chain::ChainPin,
+    config::{parse_chain, Config},
+    engine::{Engine, EngineSettings},
+    keystore_dir::{KeyPair, KeystoreDir},
+    metrics::Metrics,
+    rpc::Rpc,
+    server::{self, RpcServer, Transport},
+    signing_log::SigningLog,
+    tls::DevPki,
+};
+use exclave_claims::{embedded::EmbeddedStore, ClaimStore, WithDeadline};
+use exclave_policies::{ChainId, KeyType, SlotBounds};
+use prometheus_client::registry::Registry;
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+
+/// How the listener is secured.
+#[derive(Debug, Clone)]
+pub enum TransportOptions {
+    /// Mutual TLS with these PEM files.
+    Tls {
+        /// Server certificate chain.
+        cert: PathBuf,
+        /// Server key.
+        key: PathBuf,
+        /// CA for client certificates.
+        client_ca: PathBuf,
+    },
+    /// Plain HTTP on loopback, dev only.
+    InsecurePlaintext,
+}
+
+/// Everything needed to start a signer.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// Signer id.
+    pub signer_id: String,
+    /// Fixed chain, or `None` to pin on first use (dev only).
+    pub chain: Option<ChainId>,
+    /// Where a first-use chain pin is kept.
+    pub data_dir: Option<PathBuf>,
+    /// Keystore directory.
+    pub keystore_dir: PathBuf,
+    /// Signing log file.
+    pub signing_log: PathBuf,
+    /// Embedded claim store file.
+    pub claims_path: PathBuf,
+    /// Deadline for every store call.
+    pub store_deadline: Duration,
+    /// RPC listen address.
+    pub listen: SocketAddr,
+    /// Transport.
+    pub transport: TransportOptions,
+    /// Metrics listen address.
+    pub metrics: Option<SocketAddr>,
+    /// BABE bounds.
+    pub bounds: SlotBounds,
+    /// Largest request body.
+    pub max_request_bytes: u32,
+    /// Dev mode: seeded key generation allowed, loopback only, dev keys created.
+    pub dev: bool,
+}
+
+/// Why a signer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// TLS set-up failed.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// Keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] crate::keystore_dir::KeyError),
+    /// The claim store could not be opened.
+    #[error(transparent)]
+    Store(#[from] exclave_claims::StoreError),
+    /// The signing log could not be opened.
+    #[error(transparent)]
+    Log(#[from] crate::signing_log::LogError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A dev shortcut was asked for off loopback.
+    #[error("--dev and insecure_* modes only bind loopback addresses; {0} is not loopback")]
+    NotLoopback(SocketAddr),
+}
+
+impl DaemonOptions {
+    /// Options from a config file.
+    pub fn from_config(c: &Config) -> Result<Self, DaemonError> {
+        Ok(Self {
+            signer_id: c.signer_id.clone(),
+            chain: Some(ChainId(parse_chain(&c.chain)?)),
+            data_dir: None,
+            keystore_dir: c.keystore_dir.clone(),
+            signing_log: c.signing_log.clone(),
+            claims_path: c.claims.path.clone().unwrap_or_default(),
+            store_deadline: Duration::from_millis(c.claims.deadline_ms),
+            listen: c.listen.address,
+            transport: TransportOptions::Tls {
+                cert: c.listen.tls_cert.clone(),
+                key: c.listen.tls_key.clone(),
+                client_ca: c.listen.client_ca.clone(),
+            },
+            metrics: c.metrics.as_ref().map(|m| m.address),
+            bounds: SlotBounds {
+                slot_duration_ms: c.babe.slot_duration_ms,
+                max_drift_slots: c.babe.max_drift_slots,
+                genesis_slot: c.babe.genesis_slot,
+            },
+            max_request_bytes: c.listen.max_request_bytes,
+            dev: false,
+        })
+    }
+
+    /// `--dev` options: everything under `data_dir`, self-signed TLS unless plaintext is asked.
+    pub fn dev(data_dir: PathBuf, listen: SocketAddr, metrics: Option<SocketAddr>, chain: Option<ChainId>, insecure_plaintext: bool) -> Result<Self, DaemonError> {
+        std::fs::create_dir_all(&data_dir).map_err(|source| crate::keystore_dir::KeyError::Io { path: data_dir.display().to_string(), source })?;
+        let transport = if insecure_plaintext {
+            TransportOptions::InsecurePlaintext
+        } else {
+            let pki = DevPki::ensure(&data_dir)?;
+            TransportOptions::Tls { cert: pki.server_cert, key: pki.server_key, client_ca: pki.ca }
+        };
+        Ok(Self {
+            signer_id: "dev-signer".into(),
+            chain,
+            keystore_dir: data_dir.join("keystore"),
+            signing_log: data_dir.join("signing.log"),
+            claims_path: data_dir.join("claims.redb"),
+            data_dir: Some(data_dir),
+            store_deadline: Duration::from_secs(2),
+            listen,
+            transport,
+            metrics,
+            bounds: SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
+            max_request_bytes: 256 * 1024,
+            dev: true,
+        })
+    }
+}
+
+/// A running signer.
+pub struct Daemon {
+    /// Where the RPC listener is bound.
+    pub rpc_addr: SocketAddr,
+    /// Where the metrics listener is bound.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The engine.
+    pub engine: Arc<Engine>,
+    server: RpcServer,
+}
+
+impl Daemon {
+    /// Stop the RPC listener.
+    pub fn stop(&self) {
+        self.server.stop();
+    }
+}
+
+/// The dev keys created by `--dev` when the keystore is empty: `//Alice` for every key type.
+pub const DEV_KEY_TYPES: [KeyType; 5] = KeyType::SUPPORTED;
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(addr).await.map_err(|source| DaemonError::Bind { addr, source })
+}
+
+/// Start a signer; metrics are registered on `registry`.
+pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, DaemonError> {
+    let insecure = opts.dev || matches!(opts.transport, TransportOptions::InsecurePlaintext);
+    if insecure && !opts.listen.ip().is_loopback() {
+        return Err(DaemonError::NotLoopback(opts.listen));
+    }
+    let mut registry = registry;
+    let metrics = Metrics::register(&mut registry);
+    let keystore = KeystoreDir::open(&opts.keystore_dir)?;
+    if opts.dev {
+        create_dev_keys(&keystore)?;
+    }
+    let (keys, skipped) = keystore.load()?;
+    for s in &skipped {
+        tracing::warn!(file = %s.file, reason = %s.reason, "key file skipped");
+    }
+    tracing::info!(keys = keys.len(), dir = %opts.keystore_dir.display(), "keys loaded");
+    let store: Arc<dyn ClaimStore> = Arc::new(WithDeadline::new(EmbeddedStore::open(&opts.claims_path)?, opts.store_deadline));
+    let log = SigningLog::open(&opts.signing_log)?;
+    let chain = match (opts.chain, &opts.data_dir) {
+        (Some(c), _) => ChainPin::Fixed(c),
+        (None, Some(dir)) => ChainPin::first_use(dir.join("chain")),
+        (None, None) => return Err(crate::config::ConfigError::Invalid("no chain configured".into()).into()),
+    };
+    let settings = EngineSettings { signer_id: opts.signer_id.clone(), bounds: opts.bounds, insecure_dev_seeds: opts.dev };
+    let engine = Arc::new(Engine::new(settings, chain, keystore, keys, store, log, metrics));
+    let transport = match &opts.transport {
+        TransportOptions::Tls { cert, key, client_ca } => Transport::Tls(crate::tls::server_config(cert, key, client_ca)?),
+        TransportOptions::InsecurePlaintext => Transport::InsecurePlaintext,
+    };
+    let listener = bind(opts.listen).await?;
+    let rpc_addr = listener.local_addr().map_err(|source| DaemonError::Bind { addr: opts.listen, source })?;
+    let server = server::start(listener, transport, Rpc::new(engine.clone()), opts.max_request_bytes);
+    let metrics_addr = match opts.metrics {
+        Some(addr) => {
+            let l = bind(addr).await?;
+            let bound = l.local_addr().map_err(|source| DaemonError::Bind { addr, source })?;
+            tokio::spawn(crate::http_status::serve(l, Arc::new(registry), engine.clone()));
+            Some(bound)
+        }
+        None => None,
+    };
+    Ok(Daemon { rpc_addr, metrics_addr, engine, server })
+}
+
+fn create_dev_keys(keystore: &KeystoreDir) -> Result<(), DaemonError> {
+    let (existing, _) = keystore.load()?;
+    for kt in DEV_KEY_TYPES {
+        let Some(crypto) = kt.crypto() else { continue };
+        let pair = KeyPair::from_suri(crypto, "//Alice")?;
+        if existing.get(kt, &pair.public()).is_none() && existing.publics(kt, None).is_empty() {
+            keystore.write(kt, &pair, "//Alice")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! The claim-then-sign engine: classify → (watermark) → sign in memory → claim durably →
+//! release. No signature for a claimed duty leaves this module unless the store recorded, for
+//! that duty, exactly the record this request made (or an identical earlier payload, whose
+//! stored signature is returned instead).
+
+use crate::{
+    chain::ChainPin,
+    keystore_dir::{KeyPair, KeyRing, KeystoreDir},
+    metrics::{Metrics, RequestLabels},
+    signing_log::{Decision, LogEntry, SigningLog},
+};
+use exclave_claims::{ClaimOutcome, ClaimStore};
+use exclave_policies::{
+    check_vrf_bounds, classify, payload_hash, verdict, ChainId, ClaimKey, ClaimRecord, Classification, Crypto,
+    Duty, KeyType, PolicyError, Refusal, SlotBounds, Verdict, VrfContext,
+};
+use exclave_protocol::{
+    Bytes, ErrorKind, ExclaveError, SignContext, SignOutcome, SignRequest, SignResponse, StatusResponse,
+    VrfRequest, VrfSignResponse, WireCrypto, WireKeyType,
+};
+use parking_lot::RwLock;
+use std::{sync::Arc, time::Instant};
+
+/// What the engine needs besides its store, keys and log.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// This signer's id.
+    pub signer_id: String,
+    /// BABE slot bounds.
+    pub bounds: SlotBounds,
+    /// Allow `generateKey` with a seed (`//Alice`): dev only.
+    pub insecure_dev_seeds: bool,
+}
+
+/// The signer's core.
+pub struct Engine {
+    settings: EngineSettings,
+    chain: ChainPin,
+    keys: RwLock<KeyRing>,
+    keystore: KeystoreDir,
+    store: Arc<dyn ClaimStore>,
+    log: SigningLog,
+    metrics: Metrics,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn err(kind: ErrorKind, msg: impl Into<String>) -> ExclaveError {
+    ExclaveError::new(kind, msg)
+}
+
+fn policy_error(e: PolicyError) -> ExclaveError {
+    let kind = match e {
+        PolicyError::UnsupportedKeyType { .. } | PolicyError::WrongCrypto { .. } => ErrorKind::BadRequest,
+        _ => ErrorKind::RefusedPolicy,
+    };
+    err(kind, e.to_string())
+}
+
+fn refusal_error(r: Refusal) -> ExclaveError {
+    let kind = if matches!(r, Refusal::Conflict { .. }) { ErrorKind::RefusedConflict } else { ErrorKind::RefusedPolicy };
+    ExclaveError { kind, message: r.to_string(), data: serde_json::to_value(&r).ok() }
+}
+
+fn to_crypto(c: WireCrypto) -> Crypto {
+    match c {
+        WireCrypto::Sr25519 => Crypto::Sr25519,
+        WireCrypto::Ed25519 => Crypto::Ed25519,
+        WireCrypto::Ecdsa => Crypto::Ecdsa,
+    }
+}
+
+fn to_context(c: &SignContext) -> exclave_policies::SignContext {
+    match c {
+        SignContext::None => exclave_policies::SignContext::None,
+        SignContext::BabeSeal { header } => exclave_policies::SignContext::BabeSeal { header: header.0.clone() },
+        SignContext::BeefyCommitment { commitment } => {
+            exclave_policies::SignContext::BeefyCommitment { commitment: commitment.0.clone() }
+        }
+    }
+}
+
+/// What a signing request left for the log and metrics besides its result.
+#[derive(Default)]
+struct Trace {
+    duty: Option<Duty>,
+    duty_kind: &'static str,
+    payload_hash: Option<[u8; 32]>,
+    preimage: Option<serde_json::Value>,
+}
+
+impl Engine {
+    /// Assemble an engine.
+    pub fn new(
+        settings: EngineSettings,
+        chain: ChainPin,
+        keystore: KeystoreDir,
+        keys: KeyRing,
+        store: Arc<dyn ClaimStore>,
+        log: SigningLog,
+        metrics: Metrics,
+    ) -> Self {
+        metrics.keys.set(keys.len() as i64);
+        Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics }
+    }
+
+    fn pair(&self, key_type: KeyType, public: &[u8]) -> Result<KeyPair, ExclaveError> {
+        self.keys.read().get(key_type, public).cloned().ok_or_else(|| {
+            err(ErrorKind::UnknownKey, format!("this signer holds no {key_type} key 0x{}", hex::encode(public)))
+        })
+    }
+
+    fn claimer(&self, client: &str) -> String {
+        format!("{}/{}", self.settings.signer_id, client)
+    }
+
+    /// `exclave_sign`.
+    pub async fn sign(&self, client: &str, req: SignRequest) -> Result<SignResponse, ExclaveError> {
+        let start = Instant::now();
+        let mut trace = Trace { duty_kind: "-", ..Default::default() };
+        let result = self.sign_inner(client, &req, &mut trace).await;
+        let entry = LogEntry {
+            duty: trace.duty.and_then(|d| serde_json::to_value(d).ok()),
+            payload_hash: trace.payload_hash.map(hex::encode),
+            message: Some(hex::encode(&req.message.0)),
+            preimage: trace.preimage.take(),
+            ..self.entry(client, "sign", &req.key_type.to_string(), &req.public)
+        };
+        let result = self.finish(entry, result, |r| Some(&r.signature), |r| r.outcome == SignOutcome::SameData).await;
+        self.count("sign", req.key_type.to_string(), trace.duty_kind, &result, |r| r.outcome == SignOutcome::SameData);
+        self.metrics.sign_seconds.observe(start.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn sign_inner(&self, client: &str, req: &SignRequest, trace: &mut Trace) -> Result<SignResponse, ExclaveError> {
+        let chain = self.chain.check(&req.chain.0)?;
+        let key_type = KeyType(req.key_type.0);
+        let context = to_context(&req.context);
+        trace.preimage = match &req.context {
+            SignContext::None => None,
+            other => serde_json::to_value(other).ok(),
+        };
+        let preq = exclave_policies::SignRequest {
+            key_type,
+            crypto: to_crypto(req.crypto),
+            message: &req.message.0,
+            context: &context,
+            prehashed: req.prehashed,
+        };
+        let class = classify(&preq).map_err(policy_error)?;
+        let pair = self.pair(key_type, &req.public.0)?;
+        trace.payload_hash = Some(payload_hash(&req.message.0));
+        match class {
+            Classification::Unclaimed(_) => {
+                trace.duty_kind = "unclaimed";
+                let signature = pair.sign(&req.message.0, req.prehashed).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?;
+                Ok(SignResponse { signature: signature.into(), outcome: SignOutcome::Unclaimed })
+            }
+            Classification::Claimed(duty) => {
+                trace.duty = Some(duty);
+                trace.duty_kind = duty.kind().name();
+                let key = ClaimKey { chain, key_type, public: req.public.0.clone(), duty };
+                self.claim_then_sign(client, key, &pair, &req.message.0, req.prehashed).await
+            }
+        }
+    }
+
+    /// The heart of the signer. See the module docs and docs/claims.md.
+    async fn claim_then_sign(
+        &self,
+        client: &str,
+        key: ClaimKey,
+        pair: &KeyPair,
+        message: &[u8],
+        prehashed: bool,
+    ) -> Result<SignResponse, ExclaveError> {
+        if let Duty::BabeSeal { slot, .. } = key.duty {
+            check_vrf_bounds(slot, now_ms(), &self.settings.bounds).map_err(refusal_error)?;
+        }
+        let hash = payload_hash(message);
+        let position = key.duty.position();
+        let unavailable = |what: &str, e: &dyn std::fmt::Display| {
+            err(ErrorKind::StoreUnavailable, format!("{what}: {e}; nothing was signed"))
+        };
+        let watermark = self.store.watermark(&key.watermark_key()).await.map_err(|e| unavailable("reading the watermark", &e))?;
+        if watermark.is_some_and(|w| position <= w) {
+            let existing = self.store.get(&key).await.map_err(|e| unavailable("reading the claim", &e))?;
+            return conclude(verdict(existing.as_ref(), &hash, position, watermark));
+        }
+        let signature = pair.sign(message, prehashed).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?;
+        let record = ClaimRecord { claimer: self.claimer(client), payload_hash: hash, signature, claimed_at_ms: now_ms() };
+        let started = Instant::now();
+        let outcome = self.store.claim(&key, &record).await;
+        self.metrics.claim_seconds.observe(started.elapsed().as_secs_f64());
+        let existing = match outcome {
+            Ok(ClaimOutcome::Inserted) => None,
+            // Our own record came back: the store applied our write and lost its reply.
+            Ok(ClaimOutcome::Existing(rec)) if rec == record => None,
+            Ok(ClaimOutcome::Existing(rec)) => Some(rec),
+            Err(e) => self.reread_after_ambiguity(&key, &record, &e).await?,
+        };
+        match existing {
+            None => Ok(SignResponse { signature: record.signature.into(), outcome: SignOutcome::Signed }),
+            Some(rec) => conclude(verdict(Some(&rec), &hash, position, watermark)),
+        }
+    }
+
+    /// Unknown is no: after an error or deadline, re-read; the claim is ours only if the store
+    /// holds exactly our record.
+    async fn reread_after_ambiguity(
+        &self,
+        key: &ClaimKey,
+        record: &ClaimRecord,
+        e: &exclave_claims::StoreError,
+    ) -> Result<Option<ClaimRecord>, ExclaveError> {
+        self.metrics.store_ambiguous.inc();
+        tracing::warn!(duty = %key.duty, error = %e, "claim outcome unknown; re-reading");
+        match self.store.get(key).await {
+            Ok(Some(rec)) if rec == *record => Ok(None),
+            Ok(Some(rec)) => Ok(Some(rec)),
+            Ok(None) => Err(err(
+                ErrorKind::StoreUnavailable,
+                format!("claim outcome unknown ({e}) and the re-read found no claim; nothing was signed"),
+            )),
+            Err(e2) => Err(err(
+                ErrorKind::StoreUnavailable,
+                format!("claim outcome unknown ({e}) and the re-read failed ({e2}); nothing was signed"),
+            )),
+        }
+    }
+
+    /// `exclave_vrfSign`.
+    pub async fn vrf_sign(&self, client: &str, req: VrfRequest) -> Result<VrfSignResponse, ExclaveError> {
+        let start = Instant::now();
+        let result = self.vrf_inner(&req).await.map(|sig| VrfSignResponse {
+            pre_output: codec::Encode::encode(&sig.pre_output).into(),
+            proof: codec::Encode::encode(&sig.proof).into(),
+        });
+        let entry = LogEntry {
+            preimage: serde_json::to_value(&req).ok(),
+            ..self.entry(client, "vrfSign", &req.key_type.to_string(), &req.public)
+        };
+        let result = self.finish(entry, result, |r| Some(&r.proof), |_| false).await;
+        self.count("vrfSign", req.key_type.to_string(), "vrf", &result, |_| false);
+        self.metrics.sign_seconds.observe(start.elapsed().as_secs_f64());
+        result
+    }
+
+    /// `exclave_vrfPreOutput`.
+    pub async fn vrf_pre_output(&self, req: VrfRequest) -> Result<Bytes, ExclaveError> {
+        use sp_core::crypto::VrfSecret;
+        let (pair, ctx) = self.vrf_prepare(&req)?;
+        let data = exclave_policies::vrf_sign_data(&ctx);
+        Ok(codec::Encode::encode(&pair.vrf_pre_output(data.as_ref())).into())
+    }
+
+    async fn vrf_inner(&self, req: &VrfRequest) -> Result<sp_core::sr25519::vrf::VrfSignature, ExclaveError> {
+        use sp_core::crypto::VrfSecret;
+        let (pair, ctx) = self.vrf_prepare(req)?;
+        Ok(pair.vrf_sign(&exclave_policies::vrf_sign_data(&ctx)))
+    }
+
+    fn vrf_prepare(&self, req: &VrfRequest) -> Result<(sp_core::sr25519::Pair, VrfContext), ExclaveError> {
+        self.chain.check(&req.chain.0)?;
+        let key_type = KeyType(req.key_type.0);
+        if key_type != KeyType::BABE {
+            return Err(policy_error(PolicyError::VrfNotAllowed { key_type }));
+        }
+        let randomness: [u8; 32] = req.randomness.0.clone().try_into().map_err(|_| {
+            err(ErrorKind::BadRequest, format!("randomness must be 32 bytes, got {}", req.randomness.0.len()))
+        })?;
+        check_vrf_bounds(req.slot, now_ms(), &self.settings.bounds).map_err(refusal_error)?;
+        let KeyPair::Sr25519(pair) = self.pair(key_type, &req.public.0)? else {
+            return Err(err(ErrorKind::BadRequest, "babe keys are sr25519"));
+        };
+        Ok((pair, VrfContext { randomness, slot: req.slot, epoch: req.epoch }))
+    }
+
+    /// Log the decision, and turn a log failure into an error: a reply never carries a signature
+    /// that is not in the log.
+    async fn finish<T>(
+        &self,
+        mut entry: LogEntry,
+        result: Result<T, ExclaveError>,
+        signature: impl Fn(&T) -> Option<&Bytes>,
+        same_data: impl Fn(&T) -> bool,
+    ) -> Result<T, ExclaveError> {
+        match &result {
+            Ok(r) => {
+                entry.decision = if same_data(r) { Decision::SameData } else { Decision::Signed };
+                entry.signature = signature(r).map(|s| hex::encode(&s.0));
+            }
+            Err(e) => {
+                entry.decision = match e.kind {
+                    ErrorKind::StoreUnavailable | ErrorKind::Internal => Decision::Error,
+                    _ => Decision::Refused,
+                };
+                entry.reason = Some(e.message.clone());
+            }
+        }
+        if let Err(e) = self.log.append(entry).await {
+            tracing::error!(error = %e, "signing log append failed; withholding the reply");
+            return Err(err(ErrorKind::Internal, format!("{e}; the signature was withheld, retry the identical request")));
+        }
+        result
+    }
+
+    fn entry(&self, client: &str, method: &'static str, key_type: &str, public: &Bytes) -> LogEntry {
+        LogEntry {
+            time_ms: now_ms(),
+            signer: self.settings.signer_id.clone(),
+            client: client.into(),
+            chain: self.chain.current().map(|c| c.to_string()).unwrap_or_default(),
+            method,
+            key_type: key_type.into(),
+            public: hex::encode(&public.0),
+            duty: None,
+            decision: Decision::Error,
+            payload_hash: None,
+            message: None,
+            preimage: None,
+            signature: None,
+            reason: None,
+        }
+    }
+
+    fn count<T>(&self, method: &'static str, key_type: String, duty: &'static str, r: &Result<T, ExclaveError>, same: impl Fn(&T) -> bool) {
+        let outcome = match r {
+            Ok(v) if same(v) => "same-data",
+            Ok(_) => "signed",
+            Err(e) => e.kind.name(),
+        };
+        self.metrics.requests.get_or_create(&RequestLabels { method, key_type, duty, outcome }).inc();
+    }
+
+    /// `exclave_publicKeys`.
+    pub fn public_keys(&self, key_type: WireKeyType, crypto: WireCrypto) -> Vec<Bytes> {
+        self.keys.read().publics(KeyType(key_type.0), Some(to_crypto(crypto))).into_iter().map(Bytes).collect()
+    }
+
+    /// `exclave_keys`.
+    pub fn keys(&self, key_type: WireKeyType) -> Vec<Bytes> {
+        self.keys.read().publics(KeyType(key_type.0), None).into_iter().map(Bytes).collect()
+    }
+
+    /// `exclave_hasKeys`: true only if every pair is held.
+    pub fn has_keys(&self, keys: &[(Bytes, WireKeyType)]) -> bool {
+        let ring = self.keys.read();
+        keys.iter().all(|(public, kt)| ring.get(KeyType(kt.0), &public.0).is_some())
+    }
+
+    /// `exclave_generateKey`.
+    pub async fn generate_key(&self, client: &str, key_type: WireKeyType, crypto: WireCrypto, seed: Option<String>) -> Result<Bytes, ExclaveError> {
+        let kt = self.key_type_for(key_type, crypto)?;
+        let (pair, suri) = match seed {
+            Some(_) if !self.settings.insecure_dev_seeds => {
+                return Err(err(ErrorKind::Unauthorised, "generating a key from a seed is a dev shortcut; this signer was not started with --dev (insecure_dev_seeds)"));
+            }
+            Some(seed) => {
+                let seed = zeroize::Zeroizing::new(seed);
+                (KeyPair::from_suri(to_crypto(crypto), &seed).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?, seed)
+            }
+            None => KeyPair::generate(to_crypto(crypto)),
+        };
+        self.store_key(client, "generateKey", kt, pair, &suri).await
+    }
+
+    /// `exclave_insertKey`.
+    pub async fn insert_key(&self, client: &str, key_type: WireKeyType, suri: String, public: Bytes) -> Result<(), ExclaveError> {
+        let suri = zeroize::Zeroizing::new(suri);
+        let crypto = KeyType(key_type.0).crypto().ok_or_else(|| policy_error(PolicyError::UnsupportedKeyType { key_type: KeyType(key_type.0) }))?;
+        let kt = KeyType(key_type.0);
+        let pair = KeyPair::from_suri(crypto, &suri).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?;
+        crate::keystore_dir::check_public(&pair, &public.0).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?;
+        self.store_key(client, "insertKey", kt, pair, &suri).await.map(drop)
+    }
+
+    fn key_type_for(&self, key_type: WireKeyType, crypto: WireCrypto) -> Result<KeyType, ExclaveError> {
+        let kt = KeyType(key_type.0);
+        let expected = kt.crypto().ok_or_else(|| policy_error(PolicyError::UnsupportedKeyType { key_type: kt }))?;
+        if expected != to_crypto(crypto) {
+            return Err(policy_error(PolicyError::WrongCrypto { key_type: kt, expected, got: to_crypto(crypto) }));
+        }
+        Ok(kt)
+    }
+
+    async fn store_key(&self, client: &str, method: &'static str, kt: KeyType, pair: KeyPair, suri: &str) -> Result<Bytes, ExclaveError> {
+        let public = pair.public();
+        let result = self
+            .keystore
+            .write(kt, &pair, suri)
+            .map(|_| {
+                let mut ring = self.keys.write();
+                ring.insert(kt, pair);
+                self.metrics.keys.set(ring.len() as i64);
+                Bytes(public.clone())
+            })
+            .map_err(|e| err(ErrorKind::Internal, e.to_string()));
+        let entry = self.entry(client, method, &kt.to_string(), &Bytes(public));
+        self.finish(entry, result, |_| None, |_| false).await
+    }
+
+    /// `exclave_status`.
+    pub async fn status(&self, client: &str) -> StatusResponse {
+        StatusResponse {
+            signer_id: self.settings.signer_id.clone(),
+            chain: Bytes(self.chain.current().map(|c| c.0.to_vec()).unwrap_or_default()),
+            store_backend: self.store.backend().into(),
+            store_ready: self.store.ping().await.is_ok(),
+            keys: self.keys.read().len(),
+            client: client.into(),
+        }
+    }
+
+    /// Ready when keys are loaded and the store answers.
+    pub async fn readiness(&self) -> Result<(), String> {
+        if self.keys.read().is_empty() {
+            return Err("no keys loaded".into());
+        }
+        self.store.ping().await.map_err(|e| e.to_string())
+    }
+
+    /// The chain this engine serves, if pinned.
+    pub fn chain(&self) -> Option<ChainId> {
+        self.chain.current()
+    }
+}
+
+fn conclude(v: Verdict) -> Result<SignResponse, ExclaveError> {
+    match v {
+        Verdict::SameData { signature } => Ok(SignResponse { signature: signature.into(), outcome: SignOutcome::SameData }),
+        Verdict::Refuse(r) => Err(refusal_error(r)),
+        // Only reachable with no existing claim, which callers never pass here.
+        Verdict::Sign => Err(err(ErrorKind::Internal, "verdict Sign without a fresh claim; nothing was signed")),
+    }
+}

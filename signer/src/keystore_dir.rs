@@ -1,0 +1,284 @@
+//! Keys: the Substrate keystore directory format, held in memory as key pairs.
+//!
+//! A key file is named `hex(key type) ++ hex(public)` and holds a JSON string: the secret URI,
+//! seed or mnemonic phrase (what `LocalKeystore`, `author_insertKey` and `polkadot key insert`
+//! write). Exclave reads such a directory as it is, so an operator can move a node's keystore to
+//! the signer, and writes new keys the same way, created with mode 0600 and fsync'd.
+
+use exclave_policies::{Crypto, KeyType};
+use sp_core::{ecdsa, ed25519, sr25519, Pair as _};
+use std::{
+    collections::BTreeMap,
+    fs,
+    io::Write,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+use zeroize::Zeroizing;
+
+/// A key pair of one of the supported schemes. Its `Debug` shows only the public key.
+#[derive(Clone)]
+pub enum KeyPair {
+    /// sr25519.
+    Sr25519(sr25519::Pair),
+    /// ed25519.
+    Ed25519(ed25519::Pair),
+    /// ecdsa.
+    Ecdsa(ecdsa::Pair),
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("crypto", &self.crypto())
+            .field("public", &hex::encode(self.public()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyPair {
+    /// Derive a pair of `crypto` from a secret URI (seed, phrase or `//Dev` path).
+    pub fn from_suri(crypto: Crypto, suri: &str) -> Result<Self, KeyError> {
+        let err = |e: sp_core::crypto::SecretStringError| KeyError::BadSecret { reason: format!("{e:?}") };
+        Ok(match crypto {
+            Crypto::Sr25519 => KeyPair::Sr25519(sr25519::Pair::from_string(suri, None).map_err(err)?),
+            Crypto::Ed25519 => KeyPair::Ed25519(ed25519::Pair::from_string(suri, None).map_err(err)?),
+            Crypto::Ecdsa => KeyPair::Ecdsa(ecdsa::Pair::from_string(suri, None).map_err(err)?),
+        })
+    }
+
+    /// A fresh random pair and its mnemonic phrase.
+    pub fn generate(crypto: Crypto) -> (Self, Zeroizing<String>) {
+        match crypto {
+            Crypto::Sr25519 => {
+                let (p, phrase, _) = sr25519::Pair::generate_with_phrase(None);
+                (KeyPair::Sr25519(p), Zeroizing::new(phrase))
+            }
+            Crypto::Ed25519 => {
+                let (p, phrase, _) = ed25519::Pair::generate_with_phrase(None);
+                (KeyPair::Ed25519(p), Zeroizing::new(phrase))
+            }
+            Crypto::Ecdsa => {
+                let (p, phrase, _) = ecdsa::Pair::generate_with_phrase(None);
+                (KeyPair::Ecdsa(p), Zeroizing::new(phrase))
+            }
+        }
+    }
+
+    /// The scheme.
+    pub fn crypto(&self) -> Crypto {
+        match self {
+            KeyPair::Sr25519(_) => Crypto::Sr25519,
+            KeyPair::Ed25519(_) => Crypto::Ed25519,
+            KeyPair::Ecdsa(_) => Crypto::Ecdsa,
+        }
+    }
+
+    /// The raw public key.
+    pub fn public(&self) -> Vec<u8> {
+        match self {
+            KeyPair::Sr25519(p) => p.public().0.to_vec(),
+            KeyPair::Ed25519(p) => p.public().0.to_vec(),
+            KeyPair::Ecdsa(p) => p.public().0.to_vec(),
+        }
+    }
+
+    /// Sign `message` (for ecdsa `prehashed`, a 32-byte hash).
+    pub fn sign(&self, message: &[u8], prehashed: bool) -> Result<Vec<u8>, KeyError> {
+        Ok(match self {
+            KeyPair::Sr25519(p) => p.sign(message).0.to_vec(),
+            KeyPair::Ed25519(p) => p.sign(message).0.to_vec(),
+            KeyPair::Ecdsa(p) if prehashed => {
+                let hash: [u8; 32] = message.try_into().map_err(|_| KeyError::BadPrehash { len: message.len() })?;
+                p.sign_prehashed(&hash).0.to_vec()
+            }
+            KeyPair::Ecdsa(p) => p.sign(message).0.to_vec(),
+        })
+    }
+}
+
+/// Why a key operation failed. Never carries secret material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A secret URI did not parse (its content is not repeated here).
+    #[error("the secret does not derive a key: {reason}")]
+    BadSecret {
+        /// The parser's reason (no secret in it).
+        reason: String,
+    },
+    /// The secret derives another public key than the one given.
+    #[error("the secret derives public 0x{derived}, not the 0x{given} given")]
+    PublicMismatch {
+        /// What the secret derives.
+        derived: String,
+        /// What the caller claimed.
+        given: String,
+    },
+    /// A prehashed message was not 32 bytes.
+    #[error("a prehashed message must be 32 bytes, got {len}")]
+    BadPrehash {
+        /// The length given.
+        len: usize,
+    },
+    /// The key type has no scheme Exclave supports.
+    #[error("key type {0} is not supported")]
+    Unsupported(KeyType),
+    /// Filesystem trouble.
+    #[error("keystore {path}: {source}")]
+    Io {
+        /// Which file or directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The keys a signer holds, by key type and public key.
+#[derive(Default, Debug)]
+pub struct KeyRing {
+    keys: BTreeMap<(KeyType, Vec<u8>), KeyPair>,
+}
+
+impl KeyRing {
+    /// Look a key up.
+    pub fn get(&self, key_type: KeyType, public: &[u8]) -> Option<&KeyPair> {
+        self.keys.get(&(key_type, public.to_vec()))
+    }
+
+    /// Public keys of one key type (and scheme, if given), sorted.
+    pub fn publics(&self, key_type: KeyType, crypto: Option<Crypto>) -> Vec<Vec<u8>> {
+        self.keys
+            .iter()
+            .filter(|((kt, _), p)| *kt == key_type && crypto.is_none_or(|c| p.crypto() == c))
+            .map(|((_, public), _)| public.clone())
+            .collect()
+    }
+
+    /// Every (key type, public, scheme).
+    pub fn list(&self) -> Vec<(KeyType, Vec<u8>, Crypto)> {
+        self.keys.iter().map(|((kt, p), pair)| (*kt, p.clone(), pair.crypto())).collect()
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// No keys at all.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Add a key (replacing an identical one).
+    pub fn insert(&mut self, key_type: KeyType, pair: KeyPair) {
+        self.keys.insert((key_type, pair.public()), pair);
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io { path: path.display().to_string(), source }
+}
+
+/// A keystore directory on disk.
+#[derive(Debug, Clone)]
+pub struct KeystoreDir {
+    dir: PathBuf,
+}
+
+/// A file in the directory that was not loaded, and why.
+#[derive(Debug)]
+pub struct Skipped {
+    /// The file name.
+    pub file: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+impl KeystoreDir {
+    /// Open (creating with mode 0700 if missing) a keystore directory.
+    pub fn open(dir: &Path) -> Result<Self, KeyError> {
+        if !dir.exists() {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+        }
+        Ok(Self { dir: dir.to_path_buf() })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Load every key file of a supported key type; report files skipped (other key types,
+    /// unreadable names) without failing, and fail on a file whose secret is wrong.
+    pub fn load(&self) -> Result<(KeyRing, Vec<Skipped>), KeyError> {
+        let mut ring = KeyRing::default();
+        let mut skipped = Vec::new();
+        let mut entries: Vec<_> = fs::read_dir(&self.dir)
+            .map_err(io_err(&self.dir))?
+            .collect::<Result<_, _>>()
+            .map_err(io_err(&self.dir))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match parse_file_name(&name) {
+                Ok((key_type, public)) => {
+                    let pair = self.load_file(&entry.path(), key_type, &public)?;
+                    ring.insert(key_type, pair);
+                }
+                Err(reason) => skipped.push(Skipped { file: name, reason }),
+            }
+        }
+        Ok((ring, skipped))
+    }
+
+    fn load_file(&self, path: &Path, key_type: KeyType, public: &[u8]) -> Result<KeyPair, KeyError> {
+        let crypto = key_type.crypto().ok_or(KeyError::Unsupported(key_type))?;
+        let text = Zeroizing::new(fs::read_to_string(path).map_err(io_err(path))?);
+        let suri: Zeroizing<String> = Zeroizing::new(serde_json::from_str(&text).map_err(|e| KeyError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not a JSON string: line {}", e.line())),
+        })?);
+        let pair = KeyPair::from_suri(crypto, &suri)?;
+        check_public(&pair, public)?;
+        Ok(pair)
+    }
+
+    /// Write a key file for `pair` holding `suri` (mode 0600, fsync'd, directory fsync'd).
+    pub fn write(&self, key_type: KeyType, pair: &KeyPair, suri: &str) -> Result<PathBuf, KeyError> {
+        let path = self.dir.join(format!("{}{}", hex::encode(key_type.0), hex::encode(pair.public())));
+        let body = Zeroizing::new(serde_json::to_string(suri).unwrap_or_default());
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        file.write_all(body.as_bytes()).map_err(io_err(&path))?;
+        file.sync_all().map_err(io_err(&path))?;
+        fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io_err(&self.dir))?;
+        Ok(path)
+    }
+}
+
+/// Require a pair's public key to be `public`.
+pub fn check_public(pair: &KeyPair, public: &[u8]) -> Result<(), KeyError> {
+    if pair.public() != public {
+        return Err(KeyError::PublicMismatch { derived: hex::encode(pair.public()), given: hex::encode(public) });
+    }
+    Ok(())
+}
+
+/// `hex(key type) ++ hex(public)` → (key type, public).
+fn parse_file_name(name: &str) -> Result<(KeyType, Vec<u8>), String> {
+    let bytes = hex::decode(name).map_err(|_| "not a hex key-file name".to_string())?;
+    if bytes.len() < 5 {
+        return Err("too short for a key-file name".into());
+    }
+    let key_type = KeyType([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    if key_type.crypto().is_none() {
+        return Err(format!("key type {key_type} is not one Exclave signs for"));
+    }
+    Ok((key_type, bytes[4..].to_vec()))
+}

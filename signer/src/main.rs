@@ -1,0 +1,13 @@
+//! `exclave`: the signer daemon and operator CLI.
+
+mod cli;
+
+use anyhow::Context;
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let args = cli::Cli::parse();
+    cli::init_tracing(args.log_json);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
+    runtime.block_on(cli::run(args))
+}

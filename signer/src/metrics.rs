@@ -1,0 +1,60 @@
+//! Prometheus metrics, registered on a registry passed in, and the `/metrics`, `/health` and
+//! `/ready` HTTP endpoints.
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+/// Labels of `exclave_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// RPC method.
+    pub method: &'static str,
+    /// Key type (`babe`, `gran`, …), or `-`.
+    pub key_type: String,
+    /// Duty kind (`babe_seal`, `grandpa_vote`, `heartbeat`, `beefy_vote`, `unclaimed`, `vrf`, `-`).
+    pub duty: &'static str,
+    /// `signed`, `same-data`, or an error kind such as `refused-conflict`.
+    pub outcome: &'static str,
+}
+
+/// The signer's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    /// Requests by method, key type, duty and outcome.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Time for the claim store to answer a claim, seconds.
+    pub claim_seconds: Histogram,
+    /// Time from request to reply for signing methods, seconds.
+    pub sign_seconds: Histogram,
+    /// Claims whose store answer was an error or deadline (outcome unknown, then re-read).
+    pub store_ambiguous: Counter,
+    /// Keys held.
+    pub keys: Gauge,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0].into_iter()
+}
+
+impl Metrics {
+    /// Create the metrics and register them on `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            requests: Family::default(),
+            claim_seconds: Histogram::new(latency_buckets()),
+            sign_seconds: Histogram::new(latency_buckets()),
+            store_ambiguous: Counter::default(),
+            keys: Gauge::default(),
+        };
+        let r = registry.sub_registry_with_prefix("exclave");
+        r.register("requests", "Signer requests by method, key type, duty and outcome", m.requests.clone());
+        r.register("claim_seconds", "Claim-store latency of one claim", m.claim_seconds.clone());
+        r.register("sign_seconds", "Latency of signing requests, request to reply", m.sign_seconds.clone());
+        r.register("store_ambiguous", "Claims whose store answer was an error or deadline", m.store_ambiguous.clone());
+        r.register("keys", "Keys held by the signer", m.keys.clone());
+        m
+    }
+}

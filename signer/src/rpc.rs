@@ -1,0 +1,79 @@
+//! The JSON-RPC methods: a thin layer from `exclave-protocol`'s trait to the engine.
+
+use crate::engine::Engine;
+use exclave_protocol::{
+    Bytes, ErrorKind, ExclaveApiServer, ExclaveError, SignRequest, SignResponse, StatusResponse, VersionResponse,
+    VrfRequest, VrfSignResponse, WireCrypto, WireKeyType, PROTOCOL_VERSION,
+};
+use jsonrpsee::{core::{async_trait, RpcResult}, Extensions};
+use std::sync::Arc;
+
+/// The identity of the client on a connection (its certificate's name), put into every
+/// request's extensions by the server.
+#[derive(Clone, Debug)]
+pub struct ClientIdentity(pub String);
+
+/// The RPC handler.
+pub struct Rpc {
+    engine: Arc<Engine>,
+}
+
+impl Rpc {
+    /// Wrap an engine.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+}
+
+fn client(ext: &Extensions) -> Result<&str, ExclaveError> {
+    ext.get::<ClientIdentity>()
+        .map(|c| c.0.as_str())
+        .ok_or_else(|| ExclaveError::new(ErrorKind::Unauthorised, "no authenticated client identity on this connection"))
+}
+
+#[async_trait]
+impl ExclaveApiServer for Rpc {
+    async fn version(&self) -> RpcResult<VersionResponse> {
+        Ok(VersionResponse { version: env!("CARGO_PKG_VERSION").into(), protocol: PROTOCOL_VERSION })
+    }
+
+    async fn status(&self, ext: &Extensions) -> RpcResult<StatusResponse> {
+        Ok(self.engine.status(client(ext)?).await)
+    }
+
+    async fn public_keys(&self, ext: &Extensions, key_type: WireKeyType, crypto: WireCrypto) -> RpcResult<Vec<Bytes>> {
+        client(ext)?;
+        Ok(self.engine.public_keys(key_type, crypto))
+    }
+
+    async fn keys(&self, ext: &Extensions, key_type: WireKeyType) -> RpcResult<Vec<Bytes>> {
+        client(ext)?;
+        Ok(self.engine.keys(key_type))
+    }
+
+    async fn has_keys(&self, ext: &Extensions, keys: Vec<(Bytes, WireKeyType)>) -> RpcResult<bool> {
+        client(ext)?;
+        Ok(self.engine.has_keys(&keys))
+    }
+
+    async fn generate_key(&self, ext: &Extensions, key_type: WireKeyType, crypto: WireCrypto, seed: Option<String>) -> RpcResult<Bytes> {
+        Ok(self.engine.generate_key(client(ext)?, key_type, crypto, seed).await?)
+    }
+
+    async fn insert_key(&self, ext: &Extensions, key_type: WireKeyType, suri: String, public: Bytes) -> RpcResult<()> {
+        Ok(self.engine.insert_key(client(ext)?, key_type, suri, public).await?)
+    }
+
+    async fn sign(&self, ext: &Extensions, request: SignRequest) -> RpcResult<SignResponse> {
+        Ok(self.engine.sign(client(ext)?, request).await?)
+    }
+
+    async fn vrf_sign(&self, ext: &Extensions, request: VrfRequest) -> RpcResult<VrfSignResponse> {
+        Ok(self.engine.vrf_sign(client(ext)?, request).await?)
+    }
+
+    async fn vrf_pre_output(&self, ext: &Extensions, request: VrfRequest) -> RpcResult<Bytes> {
+        client(ext)?;
+        Ok(self.engine.vrf_pre_output(request).await?)
+    }
+}

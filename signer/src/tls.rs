@@ -1,0 +1,158 @@
+//! TLS: the server's mutual-TLS configuration, client identities from certificates, and the
+//! self-signed dev PKI that `exclave serve --dev` creates.
+
+use rustls::{server::WebPkiClientVerifier, RootCertStore, ServerConfig};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::{
+    io::Write,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read or written.
+    #[error("TLS file {path}: {source}")]
+    Io {
+        /// Which file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A PEM file held nothing usable.
+    #[error("TLS file {path}: {what}")]
+    Pem {
+        /// Which file.
+        path: String,
+        /// What was missing.
+        what: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
+    move |source| TlsError::Io { path: path.display().to_string(), source }
+}
+
+/// The ring crypto provider, used everywhere (no aws-lc build needed).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Read every certificate in a PEM file.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let data = std::fs::read(path).map_err(io(path))?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut data.as_slice()).collect::<Result<_, _>>().map_err(io(path))?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem { path: path.display().to_string(), what: "no CERTIFICATE block".into() });
+    }
+    Ok(certs)
+}
+
+/// Read the private key in a PEM file; warn when others can read it.
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let meta = std::fs::metadata(path).map_err(io(path))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "TLS key is readable by group or others; chmod 600 it");
+    }
+    let data = zeroize::Zeroizing::new(std::fs::read(path).map_err(io(path))?);
+    rustls_pemfile::private_key(&mut data.as_slice())
+        .map_err(io(path))?
+        .ok_or_else(|| TlsError::Pem { path: path.display().to_string(), what: "no PRIVATE KEY block".into() })
+}
+
+/// A server configuration that requires a client certificate chaining to `client_ca`.
+pub fn server_config(cert: &Path, key: &Path, client_ca: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for ca in load_certs(client_ca)? {
+        roots.add(ca).map_err(|e| TlsError::Config(format!("client CA {}: {e}", client_ca.display())))?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(load_certs(cert)?, load_key(key)?)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A client's identity: its certificate's common name, or a fingerprint when it has none.
+pub fn identity(cert: &CertificateDer<'_>) -> String {
+    let cn = x509_parser::parse_x509_certificate(cert.as_ref()).ok().and_then(|(_, c)| {
+        c.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned)
+    });
+    cn.filter(|s| !s.is_empty() && !s.contains('/'))
+        .unwrap_or_else(|| format!("cert-{}", hex::encode(&sp_crypto_hashing::blake2_128(cert.as_ref()))))
+}
+
+/// Paths of the dev PKI files.
+#[derive(Debug, Clone)]
+pub struct DevPki {
+    /// CA certificate (trust anchor for both sides).
+    pub ca: PathBuf,
+    /// Server certificate.
+    pub server_cert: PathBuf,
+    /// Server key.
+    pub server_key: PathBuf,
+    /// Client certificate (CN `dev-node`).
+    pub client_cert: PathBuf,
+    /// Client key.
+    pub client_key: PathBuf,
+}
+
+impl DevPki {
+    /// The dev PKI under `dir/tls`, created if missing.
+    pub fn ensure(dir: &Path) -> Result<Self, TlsError> {
+        let tls = dir.join("tls");
+        let pki = Self {
+            ca: tls.join("ca.pem"),
+            server_cert: tls.join("server.pem"),
+            server_key: tls.join("server.key"),
+            client_cert: tls.join("client.pem"),
+            client_key: tls.join("client.key"),
+        };
+        if !pki.ca.exists() {
+            std::fs::create_dir_all(&tls).map_err(io(&tls))?;
+            pki.generate(&["dev-node"])?;
+        }
+        Ok(pki)
+    }
+
+    fn generate(&self, clients: &[&str]) -> Result<(), TlsError> {
+        let cfg = |e: rcgen::Error| TlsError::Config(e.to_string());
+        let ca_key = rcgen::KeyPair::generate().map_err(cfg)?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(cfg)?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Exclave dev CA");
+        let ca = ca_params.self_signed(&ca_key).map_err(cfg)?;
+        let leaf = |cn: &str, sans: Vec<String>| -> Result<(String, String), TlsError> {
+            let key = rcgen::KeyPair::generate().map_err(cfg)?;
+            let mut params = rcgen::CertificateParams::new(sans).map_err(cfg)?;
+            params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            let cert = params.signed_by(&key, &ca, &ca_key).map_err(cfg)?;
+            Ok((cert.pem(), key.serialize_pem()))
+        };
+        let (server_pem, server_key) = leaf("exclave-dev-signer", vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])?;
+        let (client_pem, client_key) = leaf(clients[0], vec![])?;
+        write_file(&self.ca, ca.pem().as_bytes(), 0o644)?;
+        write_file(&self.server_cert, server_pem.as_bytes(), 0o644)?;
+        write_file(&self.server_key, server_key.as_bytes(), 0o600)?;
+        write_file(&self.client_cert, client_pem.as_bytes(), 0o644)?;
+        write_file(&self.client_key, client_key.as_bytes(), 0o600)
+    }
+}
+
+/// Issue a client certificate named `cn`, signed by a CA whose PEM cert and key are given
+/// (used by tests and `exclave tls client-cert` in docs' examples).
+pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path).map_err(io(path))?;
+    f.write_all(data).and_then(|()| f.sync_all()).map_err(io(path))
+}

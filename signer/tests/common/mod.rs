@@ -1,0 +1,196 @@
+//! Test support: run the real `exclave` binary in dev mode on a free loopback port, connect
+//! `RemoteKeystore` and raw TLS clients to it, and build real duty payloads.
+#![allow(dead_code, missing_docs)]
+
+use codec::Encode;
+use exclave_keystore_remote::{RemoteKeystore, RemoteKeystoreConfig, TlsFiles};
+use sp_consensus_babe::{digests::PreDigest, BABE_ENGINE_ID};
+use sp_runtime::{
+    generic::{Digest, DigestItem, Header},
+    traits::{BlakeTwo256, Header as _},
+};
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+/// The genesis hash the test signers are pinned to.
+pub const CHAIN: [u8; 32] = [0x42; 32];
+
+/// A signer process; killed (SIGKILL) on drop.
+pub struct Signer {
+    pub child: Child,
+    pub rpc: String,
+    pub metrics: String,
+    pub data_dir: PathBuf,
+}
+
+impl Signer {
+    /// Start `exclave serve --dev` on `data_dir`, on `port` (0 = any).
+    pub fn start(data_dir: &Path, port: u16) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_exclave"))
+            .args(["serve", "--dev", "--data-dir"])
+            .arg(data_dir)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--metrics", "127.0.0.1:0"])
+            .args(["--chain", &format!("0x{}", hex::encode(CHAIN))])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn exclave");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = loop {
+            match lines.next() {
+                Some(Ok(l)) if l.starts_with("listening: ") => break l,
+                Some(Ok(_)) => continue,
+                other => panic!("exclave exited before listening: {other:?} (status {:?})", child.try_wait()),
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+                .to_string()
+        };
+        Signer { child, rpc: field("rpc="), metrics: field("metrics="), data_dir: data_dir.to_path_buf() }
+    }
+
+    /// The port the RPC listener is on.
+    pub fn port(&self) -> u16 {
+        self.rpc.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+    }
+
+    /// SIGKILL the process and wait for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The dev PKI files a node uses.
+    pub fn tls(&self) -> TlsFiles {
+        let tls = self.data_dir.join("tls");
+        TlsFiles { ca: tls.join("ca.pem"), cert: tls.join("client.pem"), key: tls.join("client.key") }
+    }
+
+    /// A `RemoteKeystore` connected to this signer.
+    pub fn keystore(&self) -> Arc<RemoteKeystore> {
+        Arc::new(
+            RemoteKeystore::new(RemoteKeystoreConfig {
+                urls: vec![self.rpc.clone()],
+                chain: CHAIN,
+                tls: Some(self.tls()),
+                timeout: Duration::from_secs(5),
+            })
+            .expect("remote keystore"),
+        )
+    }
+
+    /// Lines of the signing log, parsed.
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.data_dir.join("signing.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("log line is JSON"))
+            .collect()
+    }
+}
+
+impl Drop for Signer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The BABE slot now, at the dev signer's 6 s slots.
+pub fn current_slot() -> u64 {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64;
+    ms / 6000
+}
+
+/// A real pre-seal header for `slot`, varied by `salt` (its state root).
+pub fn babe_header(slot: u64, number: u32, salt: u8) -> Header<u32, BlakeTwo256> {
+    let pre = PreDigest::SecondaryPlain(sp_consensus_babe::digests::SecondaryPlainPreDigest {
+        authority_index: 0,
+        slot: slot.into(),
+    });
+    Header::new(
+        number,
+        [salt; 32].into(),
+        [salt.wrapping_add(1); 32].into(),
+        [9; 32].into(),
+        Digest { logs: vec![DigestItem::PreRuntime(BABE_ENGINE_ID, pre.encode())] },
+    )
+}
+
+/// The pre-hash a node signs for a header.
+pub fn pre_hash(h: &Header<u32, BlakeTwo256>) -> [u8; 32] {
+    h.hash().0
+}
+
+/// A GRANDPA vote payload.
+pub fn grandpa_payload(precommit: bool, target: u8, number: u32, round: u64, set_id: u64) -> Vec<u8> {
+    let hash = sp_core::H256::repeat_byte(target);
+    let msg = if precommit {
+        finality_grandpa::Message::Precommit(finality_grandpa::Precommit { target_hash: hash, target_number: number })
+    } else {
+        finality_grandpa::Message::Prevote(finality_grandpa::Prevote { target_hash: hash, target_number: number })
+    };
+    sp_consensus_grandpa::localized_payload(round, set_id, &msg)
+}
+
+/// An I'm-online heartbeat payload.
+pub fn heartbeat(block: u32, session: u32) -> Vec<u8> {
+    exclave_policies::Heartbeat { block_number: block, session_index: session, authority_index: 0, validators_len: 3 }.encode()
+}
+
+/// A BEEFY commitment.
+pub fn commitment(block: u32, set_id: u64, root: u8) -> Vec<u8> {
+    use sp_consensus_beefy::{known_payloads::MMR_ROOT_ID, Commitment, Payload};
+    Commitment { payload: Payload::from_single_entry(MMR_ROOT_ID, vec![root; 32]), block_number: block, validator_set_id: set_id }.encode()
+}
+
+/// Raw HTTPS POST to a signer (for malformed requests a typed client cannot send). Returns the
+/// response text, or the I/O error (e.g. a refused handshake).
+pub fn raw_post(signer: &Signer, body: &[u8], with_client_cert: bool) -> std::io::Result<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(raw_post_async(signer.rpc.clone(), signer.tls(), body.to_vec(), with_client_cert))
+}
+
+async fn raw_post_async(url: String, tls: TlsFiles, body: Vec<u8>, with_cert: bool) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("https://").to_string();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut std::fs::read(&tls.ca)?.as_slice()) {
+        roots.add(c?).map_err(std::io::Error::other)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_root_certificates(roots);
+    let config = if with_cert {
+        let certs = rustls_pemfile::certs(&mut std::fs::read(&tls.cert)?.as_slice()).collect::<Result<Vec<_>, _>>()?;
+        let key = rustls_pemfile::private_key(&mut std::fs::read(&tls.key)?.as_slice())?.expect("key");
+        builder.with_client_auth_cert(certs, key).map_err(std::io::Error::other)?
+    } else {
+        builder.with_no_client_auth()
+    };
+    let tcp = tokio::net::TcpStream::connect(&addr).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+    let mut stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
