@@ -120,6 +120,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dev = opts.dev;
     let d = daemon::start(opts.clone(), prometheus_client::registry::Registry::default()).await?;
     tracing::info!(rpc = %d.rpc_addr, metrics = ?d.metrics_addr, chain = ?d.engine.chain(), "exclave signer listening");
+    let scheme = if matches!(opts.transport, TransportOptions::Tls { .. }) { "https" } else { "http" };
+    let metrics = d.metrics_addr.map(|m| format!("http://{m}")).unwrap_or_else(|| "-".into());
+    // A stable line for scripts and tests: where to connect.
+    println!("listening: rpc={scheme}://{} metrics={metrics}", d.rpc_addr);
     if dev {
         print_dev_banner(&opts, &d);
     }
@@ -131,9 +135,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn print_dev_banner(opts: &DaemonOptions, d: &daemon::Daemon) {
     let dir = opts.data_dir.clone().unwrap_or_default();
-    let scheme = if matches!(opts.transport, TransportOptions::Tls { .. }) { "https" } else { "http" };
-    let metrics = d.metrics_addr.map(|m| format!("http://{m}")).unwrap_or_else(|| "-".into());
-    println!("listening: rpc={scheme}://{} metrics={metrics}", d.rpc_addr);
     println!("\nExclave dev signer ready (loopback only, //Alice keys, embedded claim store in {})", dir.display());
     println!("  keys:");
     for kt in KeyType::SUPPORTED {

@@ -31,11 +31,18 @@ pub struct Signer {
 impl Signer {
     /// Start `exclave serve --dev` on `data_dir`, on `port` (0 = any).
     pub fn start(data_dir: &Path, port: u16) -> Self {
+        let args = vec![
+            "serve".into(), "--dev".into(), "--data-dir".into(), data_dir.display().to_string(),
+            "--listen".into(), format!("127.0.0.1:{port}"), "--metrics".into(), "127.0.0.1:0".into(),
+            "--chain".into(), format!("0x{}", hex::encode(CHAIN)),
+        ];
+        Self::spawn(&args, data_dir)
+    }
+
+    /// Start `exclave` with `args`; `data_dir` is where its dev-style files (tls/, log) are.
+    pub fn spawn(args: &[String], data_dir: &Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_exclave"))
-            .args(["serve", "--dev", "--data-dir"])
-            .arg(data_dir)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--metrics", "127.0.0.1:0"])
-            .args(["--chain", &format!("0x{}", hex::encode(CHAIN))])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -189,8 +196,13 @@ async fn raw_post_async(url: String, tls: TlsFiles, body: Vec<u8>, with_cert: bo
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
-    stream.write_all(&body).await?;
+    // A server may answer (413) and close before the whole body is written: keep what it said.
+    let written = stream.write_all(&body).await;
     let mut out = Vec::new();
-    stream.read_to_end(&mut out).await?;
+    let read = stream.read_to_end(&mut out).await;
+    if out.is_empty() {
+        written?;
+        read?;
+    }
     Ok(String::from_utf8_lossy(&out).into_owned())
 }

@@ -1,0 +1,122 @@
+//! The operator's path: `exclave keys import|list`, `exclave serve --config` with mutual TLS,
+//! strict config errors (exit 64, naming the field), the metrics endpoints, and the refusal of
+//! dev mode off loopback.
+
+mod common;
+
+use common::*;
+use sp_core::{crypto::KeyTypeId, ed25519, Pair};
+use sp_keystore::Keystore;
+use std::{io::Write, os::unix::fs::PermissionsExt, path::Path, process::{Command, Stdio}};
+
+fn exclave() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_exclave"))
+}
+
+fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let tls = dir.join("tls");
+    let text = format!(
+        r#"signer_id = "signer-a"
+chain = "0x{chain}"
+keystore_dir = "{d}/keystore"
+signing_log = "{d}/signing.log"
+{extra}
+[listen]
+address = "127.0.0.1:0"
+tls_cert = "{t}/server.pem"
+tls_key = "{t}/server.key"
+client_ca = "{t}/ca.pem"
+
+[metrics]
+address = "127.0.0.1:0"
+
+[babe]
+slot_duration_ms = 6000
+
+[claims]
+backend = "embedded"
+path = "{d}/claims.redb"
+deadline_ms = 2000
+"#,
+        chain = hex::encode(CHAIN),
+        d = dir.display(),
+        t = tls.display(),
+    );
+    let path = dir.join("exclave.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn http_get(url: &str) -> (u16, String) {
+    use std::io::Read;
+    let addr = url.trim_start_matches("http://").split('/').next().expect("addr").to_string();
+    let path = format!("/{}", url.trim_start_matches("http://").split_once('/').map_or("", |(_, p)| p));
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
+    (status, out)
+}
+
+#[test]
+fn unknown_config_key_exits_64_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "insecure_no_claims = true");
+    let out = exclave().args(["serve", "--config"]).arg(&cfg).output().expect("run");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown field") && stderr.contains("insecure_no_claims"), "{stderr}");
+}
+
+#[test]
+fn dev_mode_refuses_non_loopback() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = exclave().args(["serve", "--dev", "--listen", "0.0.0.0:0", "--data-dir"]).arg(dir.path()).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only bind loopback"), "{out:?}");
+}
+
+#[test]
+fn imported_key_serves_over_mutual_tls_with_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    let keystore = dir.path().join("keystore");
+    let mut import = exclave()
+        .args(["keys", "import", "--key-type", "gran", "--keystore"])
+        .arg(&keystore)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("import");
+    import.stdin.take().expect("stdin").write_all(b"//Alice\n").expect("secret");
+    let out = import.wait_with_output().expect("import");
+    assert!(out.status.success(), "{out:?}");
+    let alice = ed25519::Pair::from_string("//Alice", None).expect("dev").public();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&hex::encode(alice.0)), "import names the public key");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Alice"), "import never echoes the secret");
+    let file = keystore.join(format!("{}{}", hex::encode(b"gran"), hex::encode(alice.0)));
+    assert_eq!(std::fs::metadata(&file).expect("key file").permissions().mode() & 0o777, 0o600);
+    let listed = exclave().args(["keys", "list", "--keystore"]).arg(&keystore).output().expect("list");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&format!("gran  ed25519  0x{}", hex::encode(alice.0))));
+
+    let cfg = write_config(dir.path(), "");
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    let ks = signer.keystore();
+    let vote = grandpa_payload(false, 1, 2, 3, 4);
+    let sig = ks.ed25519_sign(KeyTypeId(*b"gran"), &alice, &vote).expect("sign").expect("signed");
+    assert!(ed25519::Pair::verify(&sig, &vote, &alice));
+    // No dev shortcuts outside --dev: seeded key generation is refused.
+    assert!(ks.ed25519_generate_new(KeyTypeId(*b"gran"), Some("//Bob")).is_err());
+
+    assert_eq!(http_get(&format!("{}/health", signer.metrics)).0, 200);
+    assert_eq!(http_get(&format!("{}/ready", signer.metrics)).0, 200);
+    let (status, metrics) = http_get(&format!("{}/metrics", signer.metrics));
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(r#"exclave_requests_total{method="sign",key_type="gran",duty="grandpa_vote",outcome="signed"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("exclave_claim_seconds_count 1"), "{metrics}");
+    assert!(!metrics.contains("Alice"), "no secret in metrics");
+}
