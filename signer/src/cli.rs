@@ -53,6 +53,12 @@ struct ServeArgs {
     /// Dev: serve plain HTTP instead of TLS (loopback only; never for real keys).
     #[arg(long, requires = "dev")]
     insecure_plaintext: bool,
+    /// Dev: the chain's BABE slot duration in milliseconds (slot bounds are checked against it).
+    #[arg(long, default_value_t = 6000, requires = "dev")]
+    slot_duration_ms: u64,
+    /// Dev: this signer's id, recorded in every claim.
+    #[arg(long, default_value = "dev-signer", requires = "dev")]
+    signer_id: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,7 +120,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         None => {
             let chain = args.chain.as_deref().map(parse_chain).transpose()?.map(ChainId);
-            DaemonOptions::dev(args.data_dir.clone(), args.listen, Some(args.metrics), chain, args.insecure_plaintext)?
+            let mut opts = DaemonOptions::dev(args.data_dir.clone(), args.listen, Some(args.metrics), chain, args.insecure_plaintext)?;
+            opts.bounds.slot_duration_ms = args.slot_duration_ms.max(1);
+            opts.signer_id = args.signer_id.clone();
+            opts
         }
     };
     let dev = opts.dev;

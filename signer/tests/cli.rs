@@ -120,3 +120,44 @@ fn imported_key_serves_over_mutual_tls_with_metrics() {
     assert!(metrics.contains("exclave_claim_seconds_count 1"), "{metrics}");
     assert!(!metrics.contains("Alice"), "no secret in metrics");
 }
+
+/// The OpenSSL commands in docs/operations.md produce a PKI the signer accepts, and the client
+/// certificate's common name becomes the client identity.
+#[test]
+fn openssl_pki_works() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md")).expect("doc");
+    let section = doc.split("## TLS").nth(1).expect("TLS section");
+    let script = section.split("```sh\n").nth(1).and_then(|s| s.split("```").next()).expect("sh block");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("bash").args(["-euo", "pipefail", "-c", script]).current_dir(dir.path()).output().expect("bash");
+    assert!(out.status.success(), "the documented openssl commands failed: {}", String::from_utf8_lossy(&out.stderr));
+    let tls = dir.path().join("tls");
+    std::fs::create_dir(&tls).expect("tls dir");
+    for (from, to) in [("ca.pem", "ca.pem"), ("signer.pem", "server.pem"), ("signer.key", "server.key")] {
+        std::fs::copy(dir.path().join(from), tls.join(to)).expect("copy");
+    }
+    let cfg = write_config(dir.path(), "");
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    let files = exclave_keystore_remote::TlsFiles { ca: dir.path().join("ca.pem"), cert: dir.path().join("alice-1.pem"), key: dir.path().join("alice-1.key") };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let status = rt.block_on(async {
+        use exclave_protocol::ExclaveApiClient;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut std::fs::read(&files.ca).expect("ca").as_slice()) {
+            roots.add(c.expect("cert")).expect("root");
+        }
+        let certs = rustls_pemfile::certs(&mut std::fs::read(&files.cert).expect("cert").as_slice()).collect::<Result<Vec<_>, _>>().expect("certs");
+        let key = rustls_pemfile::private_key(&mut std::fs::read(&files.key).expect("key").as_slice()).expect("key").expect("key");
+        let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(certs, key)
+            .expect("client auth");
+        let client = jsonrpsee::http_client::HttpClientBuilder::default().with_custom_cert_store(cfg).build(&signer.rpc).expect("client");
+        client.status().await.expect("status")
+    });
+    assert_eq!(status.client, "alice-1");
+    assert_eq!(status.signer_id, "signer-a");
+    assert!(status.store_ready);
+}
