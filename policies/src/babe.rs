@@ -28,13 +28,14 @@ pub fn decode_seal_header(header: &[u8], message: &[u8]) -> Result<SealedSlot, P
     if logs.iter().any(|l| matches!(l, DigestItem::Seal(..))) {
         return Err(PolicyError::AlreadySealed);
     }
-    let pre = logs
-        .iter()
-        .find_map(|l| match l {
-            DigestItem::PreRuntime(id, data) if *id == BABE_ENGINE_ID => Some(data),
-            _ => None,
-        })
-        .ok_or(PolicyError::NoBabePreDigest)?;
+    let mut pres = logs.iter().filter_map(|l| match l {
+        DigestItem::PreRuntime(id, data) if *id == BABE_ENGINE_ID => Some(data),
+        _ => None,
+    });
+    let pre = pres.next().ok_or(PolicyError::NoBabePreDigest)?;
+    if pres.next().is_some() {
+        return Err(PolicyError::MultipleBabePreDigests);
+    }
     let pre = PreDigest::decode_all(&mut &pre[..])
         .map_err(|e| PolicyError::BadHeader { reason: format!("BABE pre-digest: {e}") })?;
     let computed = header.hash();

@@ -36,6 +36,9 @@ pub enum PolicyError {
     /// The header carries no BABE pre-runtime digest.
     #[error("babe: the header has no PreRuntime(BABE) digest item, so it names no slot")]
     NoBabePreDigest,
+    /// The header carries more than one BABE pre-digest (block import rejects such headers).
+    #[error("babe: the header carries more than one PreRuntime(BABE) digest item; nodes reject such headers")]
+    MultipleBabePreDigests,
     /// The header already carries a seal.
     #[error("babe: the header already carries a Seal digest item; send the pre-seal header")]
     AlreadySealed,

@@ -151,9 +151,10 @@ fn read_tail(file: &mut File) -> std::io::Result<Tail> {
         buf.pop();
     }
     let last = buf.rsplit(|b| *b == b'\n').next().unwrap_or_default();
-    let seq = serde_json::from_slice::<serde_json::Value>(last)
-        .ok()
-        .and_then(|v| v.get("seq").and_then(|s| s.as_u64()))
+    // The sequence continues from the last record that parses (a torn line has none).
+    let seq = buf
+        .rsplit(|b| *b == b'\n')
+        .find_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok()?.get("seq")?.as_u64())
         .unwrap_or(0);
     Ok(Tail { seq, prev: sp_crypto_hashing::blake2_256(last) })
 }
@@ -180,8 +181,86 @@ fn writer(mut file: File, mut tail: Tail, mut rx: mpsc::Receiver<(LogEntry, Repl
             tracing::error!(path = %path.display(), error = %e, "signing log write failed");
             e.to_string()
         });
+        if result.is_err() {
+            // Part of the batch may have reached the file: continue the chain from what is there.
+            match read_tail(&mut file) {
+                Ok(t) => tail = t,
+                Err(e) => tracing::error!(path = %path.display(), error = %e, "cannot re-read the signing log tail"),
+            }
+        }
         for (_, reply) in batch {
             let _ = reply.send(result.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u64) -> LogEntry {
+        LogEntry {
+            time_ms: n,
+            signer: "s".into(),
+            client: "c".into(),
+            chain: "0x00".into(),
+            method: "sign",
+            key_type: "gran".into(),
+            public: "00".into(),
+            duty: None,
+            decision: Decision::Signed,
+            payload_hash: None,
+            message: None,
+            preimage: None,
+            signature: None,
+            reason: None,
+        }
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path).expect("read").lines().map(str::to_owned).collect()
+    }
+
+    fn assert_chained(lines: &[String]) {
+        let first: serde_json::Value = serde_json::from_str(&lines[0]).expect("json");
+        assert_eq!(first["prev"], hex::encode([0u8; 32]));
+        for w in lines.windows(2) {
+            // A torn line carries no link of its own; the line after it links to it.
+            let Ok(next) = serde_json::from_str::<serde_json::Value>(&w[1]) else { continue };
+            assert_eq!(next["prev"], hex::encode(sp_crypto_hashing::blake2_256(w[0].as_bytes())));
+        }
+    }
+
+    #[tokio::test]
+    async fn chain_continues_across_reopen_and_over_a_torn_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("signing.log");
+        let log = SigningLog::open(&path).expect("open");
+        for n in 0..3 {
+            log.append(entry(n)).await.expect("append");
+        }
+        drop(log);
+        let log = SigningLog::open(&path).expect("reopen");
+        log.append(entry(3)).await.expect("append");
+        drop(log);
+        let l = lines(&path);
+        assert_eq!(l.len(), 4);
+        assert_chained(&l);
+        let seqs: Vec<u64> = l.iter().map(|x| serde_json::from_str::<serde_json::Value>(x).expect("json")["seq"].as_u64().expect("seq")).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4]);
+
+        // A crash mid-write leaves a torn line: it is terminated and the chain links over it.
+        std::fs::OpenOptions::new().append(true).open(&path).expect("open").write_all(b"{\"seq\":5,\"pr").expect("tear");
+        let log = SigningLog::open(&path).expect("reopen after tear");
+        log.append(entry(5)).await.expect("append");
+        drop(log);
+        let l = lines(&path);
+        assert_eq!(l.len(), 6);
+        assert_eq!(l[4], "{\"seq\":5,\"pr");
+        assert_chained(&l);
+        let last: serde_json::Value = serde_json::from_str(&l[5]).expect("json");
+        assert_eq!(last["seq"], 5, "the sequence continues from the last whole record");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
     }
 }
