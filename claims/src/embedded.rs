@@ -60,6 +60,8 @@ impl EmbeddedStore {
         Ok(Self { db, writer })
     }
 
+    /// Reads run on the blocking pool, never inline: a stalled disk must not block a runtime
+    /// worker, and the caller's deadline (`WithDeadline`) must be able to fire.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,

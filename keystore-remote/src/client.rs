@@ -65,10 +65,21 @@ impl Clients {
         if config.urls.is_empty() {
             return Err(RemoteError::Config("no signer URL given".into()));
         }
+        // Failing over between signers re-sends a request that the first signer may already have
+        // signed. That is only safe when every signer claims in one shared, replicated store;
+        // with a store per signer the second would sign again (a fresh sr25519 seal: an
+        // equivocation). Until signers can prove they share a store, one URL only.
+        if config.urls.len() > 1 {
+            return Err(RemoteError::Config(format!(
+                "{} signer URLs given: fail-over between signers needs a shared replicated claim store, which this release does not offer; give exactly one",
+                config.urls.len()
+            )));
+        }
         let tls = config.tls.as_ref().map(tls_config).transpose()?;
         let mut clients = Vec::new();
         for url in &config.urls {
-            let mut builder = HttpClientBuilder::default().request_timeout(config.timeout);
+            // No request logging: `insertKey` bodies carry secret URIs.
+            let mut builder = HttpClientBuilder::default().request_timeout(config.timeout).set_max_logging_length(0);
             match (&tls, url.starts_with("https://")) {
                 (Some(cfg), true) => builder = builder.with_custom_cert_store(cfg.clone()),
                 (None, true) => return Err(RemoteError::Config(format!("{url}: https needs CA, client cert and key"))),
@@ -84,8 +95,9 @@ impl Clients {
     }
 
     /// Try each signer in turn until one answers. An answer (even an error object) ends the
-    /// call; only transport failures and timeouts move on to the next signer. Safe because a
-    /// signer treats an identical request as the same data.
+    /// call; only transport failures and timeouts move on to the next signer. Safe only when the
+    /// signers share one claim store (an identical request is then the same data), which is why
+    /// [`Clients::build`] accepts a single URL in this release.
     pub(crate) async fn call<T, F, Fut>(&self, f: F) -> Result<T, RemoteError>
     where
         F: Fn(HttpClient) -> Fut,

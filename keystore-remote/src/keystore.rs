@@ -23,6 +23,8 @@ pub type VrfResolver = Arc<dyn Fn(&VrfInput) -> Option<VrfContext> + Send + Sync
 
 /// How many pre-seal headers, commitments and VRF candidates are remembered.
 const CONTEXT_CAPACITY: usize = 4096;
+/// How long the list of keys the signer holds is trusted before it is fetched again.
+const HELD_KEYS_TTL: Duration = Duration::from_secs(30);
 
 /// A keystore whose keys live in Exclave signers.
 pub struct RemoteKeystore {
@@ -33,6 +35,7 @@ pub struct RemoteKeystore {
     commitments: Mutex<Bounded<[u8; 32], Vec<u8>>>,
     vrf: Mutex<Bounded<[u8; 32], VrfContext>>,
     resolver: RwLock<Option<VrfResolver>>,
+    held: Mutex<std::collections::HashMap<KeyTypeId, (std::time::Instant, Vec<Vec<u8>>)>>,
 }
 
 /// A fingerprint of a VRF input's transcript: a challenge drawn from a clone of it.
@@ -66,7 +69,15 @@ impl RemoteKeystore {
         runtime.spawn(async move {
             let _ = tx.send(Clients::build(&cfg));
         });
-        let clients = rx.recv().map_err(|_| RemoteError::Config("client set-up was dropped".into()))??;
+        let built = rx.recv().unwrap_or_else(|_| Err(RemoteError::Config("client set-up was dropped".into())));
+        let clients = match built {
+            Ok(clients) => clients,
+            Err(e) => {
+                // Dropping a runtime inside the node's async context panics: shut it down aside.
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         Ok(Self {
             runtime: Some(runtime),
             clients: Arc::new(clients),
@@ -75,6 +86,7 @@ impl RemoteKeystore {
             commitments: Mutex::new(Bounded::new(CONTEXT_CAPACITY)),
             vrf: Mutex::new(Bounded::new(CONTEXT_CAPACITY)),
             resolver: RwLock::new(None),
+            held: Mutex::new(Default::default()),
         })
     }
 
@@ -103,6 +115,31 @@ impl RemoteKeystore {
     /// Install a resolver consulted when a VRF input is not among the noted candidates.
     pub fn set_vrf_resolver(&self, resolver: VrfResolver) {
         *self.resolver.write() = Some(resolver);
+    }
+
+    /// Whether the signer holds `public` under `kt`, from a list cached for [`HELD_KEYS_TTL`].
+    /// BABE asks for a VRF signature once per authority of the epoch in every slot; keys the
+    /// signer does not hold are answered here, without a round trip. If the list cannot be
+    /// fetched the answer is `true`, and the signer decides.
+    fn holds(&self, kt: KeyTypeId, public: &[u8]) -> bool {
+        if let Some((at, keys)) = self.held.lock().get(&kt) {
+            if at.elapsed() < HELD_KEYS_TTL {
+                return keys.iter().any(|k| k == public);
+            }
+        }
+        match self.rpc(move |c| async move { c.keys(key_type(kt)).await }) {
+            Ok(keys) => {
+                let keys: Vec<Vec<u8>> = keys.into_iter().map(|b| b.0).collect();
+                let held = keys.iter().any(|k| k == public);
+                self.held.lock().insert(kt, (std::time::Instant::now(), keys));
+                held
+            }
+            Err(_) => true,
+        }
+    }
+
+    fn forget_held(&self, kt: KeyTypeId) {
+        self.held.lock().remove(&kt);
     }
 
     fn resolve_vrf(&self, input: &VrfInput) -> Option<VrfContext> {
@@ -138,6 +175,7 @@ impl RemoteKeystore {
     }
 
     fn generate(&self, kt: KeyTypeId, crypto: WireCrypto, seed: Option<&str>) -> Result<Vec<u8>, Error> {
+        self.forget_held(kt);
         let seed = seed.map(str::to_owned);
         self.rpc(move |c| {
             let seed = seed.clone();
@@ -176,6 +214,9 @@ impl RemoteKeystore {
     }
 
     fn vrf_request(&self, kt: KeyTypeId, public: &sr25519::Public, input: &VrfInput) -> Option<VrfRequest> {
+        if !self.holds(kt, &public.0) {
+            return None;
+        }
         let Some(ctx) = self.resolve_vrf(input) else {
             tracing::warn!(key_type = ?kt, "no VRF context matches this transcript: not claiming the slot");
             return None;
@@ -292,6 +333,7 @@ impl Keystore for RemoteKeystore {
     }
 
     fn insert(&self, kt: KeyTypeId, suri: &str, public: &[u8]) -> Result<(), ()> {
+        self.forget_held(kt);
         let (suri, public) = (zeroize::Zeroizing::new(suri.to_owned()), Bytes(public.to_vec()));
         self.rpc(move |c| {
             let (suri, public) = (suri.to_string(), public.clone());

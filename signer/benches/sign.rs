@@ -64,10 +64,21 @@ fn main() {
     // Warm up connections and caches.
     time_signs(&remote, &alice, 999);
 
+    let pair = ed25519::Pair::from_string("//Alice", None).expect("dev");
+    let derived: Vec<Duration> = (0..LATENCY_SAMPLES)
+        .map(|round| {
+            let msg = vote(round, 1);
+            let t = Instant::now();
+            std::hint::black_box(pair.sign(&msg));
+            t.elapsed()
+        })
+        .collect();
+    let (dp50, dp99) = percentiles(derived);
     let (mp50, mp99) = time_signs(&memory, &alice, 1);
     let (lp50, lp99) = time_signs(&local, &alice, 1);
     let (rp50, rp99) = time_signs(&remote, &alice, 1);
     println!("| keystore | p50 | p99 |\n|---|---|---|");
+    println!("| ed25519 Pair::sign, key already derived (lower bound) | {} | {} |", ms(dp50), ms(dp99));
     println!("| MemoryKeystore (in process) | {} | {} |", ms(mp50), ms(mp99));
     println!("| LocalKeystore (in process) | {} | {} |", ms(lp50), ms(lp99));
     println!("| RemoteKeystore → exclave, TLS loopback, claim + fsync + log | {} | {} |", ms(rp50), ms(rp99));

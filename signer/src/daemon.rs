@@ -168,7 +168,7 @@ impl Daemon {
     }
 }
 
-/// The dev keys created by `--dev` when the keystore is empty: `//Alice` for every key type.
+/// The key types `--dev` creates keys for when the keystore has none ([`dev_suri`]).
 pub const DEV_KEY_TYPES: [KeyType; 5] = KeyType::SUPPORTED;
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, DaemonError> {
@@ -178,8 +178,10 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, DaemonError> {
 /// Start a signer; metrics are registered on `registry`.
 pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, DaemonError> {
     let insecure = opts.dev || matches!(opts.transport, TransportOptions::InsecurePlaintext);
-    if insecure && !opts.listen.ip().is_loopback() {
-        return Err(DaemonError::NotLoopback(opts.listen));
+    for addr in std::iter::once(opts.listen).chain(opts.metrics) {
+        if insecure && !addr.ip().is_loopback() {
+            return Err(DaemonError::NotLoopback(addr));
+        }
     }
     let mut registry = registry;
     let metrics = Metrics::register(&mut registry);
@@ -196,7 +198,7 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
     let log = SigningLog::open(&opts.signing_log)?;
     let chain = match (opts.chain, &opts.data_dir) {
         (Some(c), _) => ChainPin::Fixed(c),
-        (None, Some(dir)) => ChainPin::first_use(dir.join("chain")),
+        (None, Some(dir)) => ChainPin::first_use(dir.join("chain"))?,
         (None, None) => return Err(crate::config::ConfigError::Invalid("no chain configured".into()).into()),
     };
     let settings = EngineSettings { signer_id: opts.signer_id.clone(), bounds: opts.bounds, insecure_dev_seeds: opts.dev };
@@ -220,13 +222,19 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
     Ok(Daemon { rpc_addr, metrics_addr, engine, server })
 }
 
+/// The dev secret URI for a key type: `//Alice`, except the authority-discovery key, which must
+/// not share its key with babe/imon (the signer refuses `audi` signing with a protected key).
+pub fn dev_suri(kt: KeyType) -> &'static str {
+    if kt == KeyType::AUTHORITY_DISCOVERY { "//Alice//audi" } else { "//Alice" }
+}
+
 fn create_dev_keys(keystore: &KeystoreDir) -> Result<(), DaemonError> {
     let (existing, _) = keystore.load()?;
     for kt in DEV_KEY_TYPES {
         let Some(crypto) = kt.crypto() else { continue };
-        let pair = KeyPair::from_suri(crypto, "//Alice")?;
+        let pair = KeyPair::from_suri(crypto, dev_suri(kt))?;
         if existing.get(kt, &pair.public()).is_none() && existing.publics(kt, None).is_empty() {
-            keystore.write(kt, &pair, "//Alice")?;
+            keystore.write(kt, &pair, dev_suri(kt))?;
         }
     }
     Ok(())

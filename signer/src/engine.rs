@@ -12,7 +12,7 @@ use crate::{
 use exclave_claims::{ClaimOutcome, ClaimStore};
 use exclave_policies::{
     check_vrf_bounds, classify, payload_hash, verdict, ChainId, ClaimKey, ClaimRecord, Classification, Crypto,
-    Duty, KeyType, PolicyError, Refusal, SlotBounds, Verdict, VrfContext,
+    Duty, KeyType, PolicyError, Refusal, SlotBounds, UnclaimedKind, Verdict, VrfContext,
 };
 use exclave_protocol::{
     Bytes, ErrorKind, ExclaveError, SignContext, SignOutcome, SignRequest, SignResponse, StatusResponse,
@@ -113,6 +113,12 @@ impl Engine {
         })
     }
 
+    /// Whether `public` is held under any protected key type.
+    fn is_protected_key(&self, public: &[u8]) -> bool {
+        let ring = self.keys.read();
+        KeyType::SUPPORTED.iter().any(|kt| kt.is_protected() && ring.get(*kt, public).is_some())
+    }
+
     fn claimer(&self, client: &str) -> String {
         format!("{}/{}", self.settings.signer_id, client)
     }
@@ -153,7 +159,14 @@ impl Engine {
         let class = classify(&preq).map_err(policy_error)?;
         let pair = self.pair(key_type, &req.public.0)?;
         trace.payload_hash = Some(payload_hash(&req.message.0));
+        self.chain.pin(chain)?;
         match class {
+            Classification::Unclaimed(UnclaimedKind::AuthorityDiscovery) if self.is_protected_key(&req.public.0) => {
+                Err(err(
+                    ErrorKind::RefusedPolicy,
+                    "audi: this public key is also held as a protected (babe/imon) key; signing arbitrary records with it would bypass the claims. Use a separate authority-discovery key",
+                ))
+            }
             Classification::Unclaimed(_) => {
                 trace.duty_kind = "unclaimed";
                 let signature = pair.sign(&req.message.0, req.prehashed).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?;
@@ -264,7 +277,7 @@ impl Engine {
     }
 
     fn vrf_prepare(&self, req: &VrfRequest) -> Result<(sp_core::sr25519::Pair, VrfContext), ExclaveError> {
-        self.chain.check(&req.chain.0)?;
+        let chain = self.chain.check(&req.chain.0)?;
         let key_type = KeyType(req.key_type.0);
         if key_type != KeyType::BABE {
             return Err(policy_error(PolicyError::VrfNotAllowed { key_type }));
@@ -276,6 +289,7 @@ impl Engine {
         let KeyPair::Sr25519(pair) = self.pair(key_type, &req.public.0)? else {
             return Err(err(ErrorKind::BadRequest, "babe keys are sr25519"));
         };
+        self.chain.pin(chain)?;
         Ok((pair, VrfContext { randomness, slot: req.slot, epoch: req.epoch }))
     }
 
@@ -333,6 +347,8 @@ impl Engine {
             Ok(_) => "signed",
             Err(e) => e.kind.name(),
         };
+        // Clients choose the key type: unsupported ones share one label, so they cannot create series.
+        let key_type = if key_type.parse::<WireKeyType>().is_ok_and(|k| KeyType(k.0).crypto().is_some()) { key_type } else { "other".into() };
         self.metrics.requests.get_or_create(&RequestLabels { method, key_type, duty, outcome }).inc();
     }
 

@@ -39,7 +39,7 @@ impl std::fmt::Debug for KeyPair {
 impl KeyPair {
     /// Derive a pair of `crypto` from a secret URI (seed, phrase or `//Dev` path).
     pub fn from_suri(crypto: Crypto, suri: &str) -> Result<Self, KeyError> {
-        let err = |e: sp_core::crypto::SecretStringError| KeyError::BadSecret { reason: format!("{e:?}") };
+        let err = |e: sp_core::crypto::SecretStringError| KeyError::BadSecret { reason: secret_error_name(&e).into() };
         Ok(match crypto {
             Crypto::Sr25519 => KeyPair::Sr25519(sr25519::Pair::from_string(suri, None).map_err(err)?),
             Crypto::Ed25519 => KeyPair::Ed25519(ed25519::Pair::from_string(suri, None).map_err(err)?),
@@ -94,6 +94,20 @@ impl KeyPair {
             }
             KeyPair::Ecdsa(p) => p.sign(message).0.to_vec(),
         })
+    }
+}
+
+/// The kind of a secret-URI error, without its content: `SecretStringError::InvalidFormat`
+/// carries a copy of the input, which must never reach an error message or a log.
+fn secret_error_name(e: &sp_core::crypto::SecretStringError) -> &'static str {
+    use sp_core::crypto::SecretStringError as E;
+    match e {
+        E::InvalidFormat(_) => "the secret URI is not well formed",
+        E::InvalidPhrase => "the mnemonic phrase is invalid",
+        E::InvalidPassword => "the password is invalid",
+        E::InvalidSeed => "the seed is invalid",
+        E::InvalidSeedLength => "the seed has the wrong length",
+        E::InvalidPath => "the derivation path is invalid",
     }
 }
 
@@ -201,6 +215,7 @@ impl KeystoreDir {
             fs::create_dir_all(dir).map_err(io_err(dir))?;
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
         }
+        warn_if_exposed(dir);
         Ok(Self { dir: dir.to_path_buf() })
     }
 
@@ -223,6 +238,7 @@ impl KeystoreDir {
             let name = entry.file_name().to_string_lossy().into_owned();
             match parse_file_name(&name) {
                 Ok((key_type, public)) => {
+                    warn_if_exposed(&entry.path());
                     let pair = self.load_file(&entry.path(), key_type, &public)?;
                     ring.insert(key_type, pair);
                 }
@@ -244,21 +260,29 @@ impl KeystoreDir {
         Ok(pair)
     }
 
-    /// Write a key file for `pair` holding `suri` (mode 0600, fsync'd, directory fsync'd).
+    /// Write a key file for `pair` holding `suri`: written to a 0600 temporary file, fsync'd,
+    /// renamed over the final name and the directory fsync'd, so a crash never leaves a torn or
+    /// empty key file, and an existing file is replaced with a 0600 one.
     pub fn write(&self, key_type: KeyType, pair: &KeyPair, suri: &str) -> Result<PathBuf, KeyError> {
-        let path = self.dir.join(format!("{}{}", hex::encode(key_type.0), hex::encode(pair.public())));
+        let name = format!("{}{}", hex::encode(key_type.0), hex::encode(pair.public()));
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
         let body = Zeroizing::new(serde_json::to_string(suri).unwrap_or_default());
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        file.write_all(body.as_bytes()).map_err(io_err(&path))?;
-        file.sync_all().map_err(io_err(&path))?;
+        let _ = fs::remove_file(&tmp);
+        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io_err(&tmp))?;
+        file.write_all(body.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
         fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io_err(&self.dir))?;
         Ok(path)
+    }
+}
+
+fn warn_if_exposed(path: &Path) {
+    if let Ok(meta) = fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "key material is readable by group or others; chmod go-rwx it");
+        }
     }
 }
 
@@ -272,6 +296,9 @@ pub fn check_public(pair: &KeyPair, public: &[u8]) -> Result<(), KeyError> {
 
 /// `hex(key type) ++ hex(public)` → (key type, public).
 fn parse_file_name(name: &str) -> Result<(KeyType, Vec<u8>), String> {
+    if name.starts_with('.') {
+        return Err("a temporary or hidden file".into());
+    }
     let bytes = hex::decode(name).map_err(|_| "not a hex key-file name".to_string())?;
     if bytes.len() < 5 {
         return Err("too short for a key-file name".into());
@@ -281,4 +308,31 @@ fn parse_file_name(name: &str) -> Result<(KeyType, Vec<u8>), String> {
         return Err(format!("key type {key_type} is not one Exclave signs for"));
     }
     Ok((key_type, bytes[4..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_secret_is_not_repeated_in_the_error() {
+        let secret = "bottom drive obey lake curtain smoke basket hold race lonely fit walk,";
+        let err = KeyPair::from_suri(Crypto::Sr25519, secret).expect_err("malformed");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("bottom") && !shown.contains("lonely"), "secret leaked: {shown}");
+    }
+
+    #[test]
+    fn rewriting_a_key_replaces_an_exposed_file_with_a_0600_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = KeystoreDir::open(dir.path()).expect("open");
+        let pair = KeyPair::from_suri(Crypto::Ed25519, "//Alice").expect("pair");
+        let path = ks.write(KeyType::GRANDPA, &pair, "//Alice").expect("write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let again = ks.write(KeyType::GRANDPA, &pair, "//Alice").expect("rewrite");
+        assert_eq!(again, path);
+        assert_eq!(fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+        let (ring, skipped) = ks.load().expect("load");
+        assert_eq!((ring.len(), skipped.len()), (1, 0), "no temporary file left behind");
+    }
 }

@@ -150,8 +150,7 @@ impl DevPki {
     }
 }
 
-/// Issue a client certificate named `cn`, signed by a CA whose PEM cert and key are given
-/// (used by tests and `exclave tls client-cert` in docs' examples).
+/// Write `data` to `path` with `mode` (set at creation), and fsync it.
 pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path).map_err(io(path))?;
     f.write_all(data).and_then(|()| f.sync_all()).map_err(io(path))

@@ -179,3 +179,37 @@ fn babe_vrf_is_rebuilt_by_the_signer_and_verifies() {
     let far_data = sp_consensus_babe::make_vrf_sign_data(&far.randomness, far.slot.into(), far.epoch);
     assert_eq!(ks.sr25519_vrf_sign(BABE, &alice_sr(), &far_data).expect("refused"), None);
 }
+
+#[test]
+fn an_audi_key_that_is_also_a_babe_key_signs_nothing_unclaimed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = Signer::start(dir.path(), 0);
+    let ks = signer.keystore();
+    let audi = KeyTypeId(*b"audi");
+    // The dev authority-discovery key is its own key, and signs records.
+    let own = ks.sr25519_public_keys(audi);
+    assert_eq!(own.len(), 1);
+    assert_ne!(own[0], alice_sr(), "dev audi key must not be the babe key");
+    assert!(ks.sr25519_sign(audi, &own[0], b"record").expect("audi").is_some());
+    // Import the babe secret as an audi key: it would sign a seal hash with no claim.
+    ks.insert(audi, "//Alice", &alice_sr().0).expect("insert");
+    let header = babe_header(current_slot(), 3, 9);
+    assert_eq!(ks.sr25519_sign(audi, &alice_sr(), &pre_hash(&header)).expect("refused"), None);
+    let refusal = signer.log().into_iter().rev().find(|r| r["keyType"] == "audi").expect("logged");
+    assert!(refusal["reason"].as_str().expect("reason").contains("also held as a protected"), "{refusal}");
+    // Its own proof of possession still signs.
+    let pop = sp_core::proof_of_possession::statement_of_ownership(&[1; 32]);
+    assert!(ks.sr25519_sign(BABE, &alice_sr(), &pop).expect("pop").is_some());
+}
+
+#[test]
+fn several_signer_urls_are_refused_until_signers_share_a_store() {
+    let config = exclave_keystore_remote::RemoteKeystoreConfig {
+        urls: vec!["https://127.0.0.1:1".into(), "https://127.0.0.1:2".into()],
+        chain: CHAIN,
+        tls: None,
+        timeout: std::time::Duration::from_secs(1),
+    };
+    let err = exclave_keystore_remote::RemoteKeystore::new(config).err().expect("refused");
+    assert!(err.to_string().contains("shared replicated claim store"), "{err}");
+}
