@@ -38,7 +38,8 @@ pub(crate) struct Clients {
     timeout: Duration,
 }
 
-fn tls_config(files: &TlsFiles) -> Result<rustls::ClientConfig, RemoteError> {
+/// The mutual-TLS client configuration for `files` (ring provider, the CA as the only root).
+pub fn tls_client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, RemoteError> {
     let read = |p: &PathBuf| std::fs::read(p).map_err(|e| RemoteError::Config(format!("{}: {e}", p.display())));
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut read(&files.ca)?.as_slice()) {
@@ -75,7 +76,7 @@ impl Clients {
                 config.urls.len()
             )));
         }
-        let tls = config.tls.as_ref().map(tls_config).transpose()?;
+        let tls = config.tls.as_ref().map(tls_client_config).transpose()?;
         let mut clients = Vec::new();
         for url in &config.urls {
             // No request logging: `insertKey` bodies carry secret URIs.

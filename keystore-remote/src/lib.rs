@@ -24,7 +24,7 @@ mod client;
 mod error;
 mod keystore;
 
-pub use client::{RemoteKeystoreConfig, TlsFiles};
+pub use client::{tls_client_config, RemoteKeystoreConfig, TlsFiles};
 pub use error::RemoteError;
 pub use exclave_policies::VrfContext;
 pub use keystore::{vrf_fingerprint, RemoteKeystore, VrfResolver};

@@ -149,16 +149,5 @@ async fn e2e_throughput(url: &str, tls: &TlsFiles, clients: usize, alice: &ed255
 }
 
 fn client_tls(tls: &TlsFiles) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut std::fs::read(&tls.ca).expect("ca").as_slice()) {
-        roots.add(c.expect("cert")).expect("root");
-    }
-    let certs = rustls_pemfile::certs(&mut std::fs::read(&tls.cert).expect("cert").as_slice()).collect::<Result<Vec<_>, _>>().expect("certs");
-    let key = rustls_pemfile::private_key(&mut std::fs::read(&tls.key).expect("key").as_slice()).expect("key").expect("key");
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
-        .expect("client auth")
+    exclave_keystore_remote::tls_client_config(tls).expect("client TLS")
 }

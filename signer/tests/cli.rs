@@ -142,19 +142,7 @@ fn openssl_pki_works() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
     let status = rt.block_on(async {
         use exclave_protocol::ExclaveApiClient;
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut std::fs::read(&files.ca).expect("ca").as_slice()) {
-            roots.add(c.expect("cert")).expect("root");
-        }
-        let certs = rustls_pemfile::certs(&mut std::fs::read(&files.cert).expect("cert").as_slice()).collect::<Result<Vec<_>, _>>().expect("certs");
-        let key = rustls_pemfile::private_key(&mut std::fs::read(&files.key).expect("key").as_slice()).expect("key").expect("key");
-        let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_client_auth_cert(certs, key)
-            .expect("client auth");
-        let client = jsonrpsee::http_client::HttpClientBuilder::default().with_custom_cert_store(cfg).build(&signer.rpc).expect("client");
+        let client = rpc_client(&signer.rpc, &files);
         client.status().await.expect("status")
     });
     assert_eq!(status.client, "alice-1");

@@ -75,7 +75,6 @@ fn conflicting_duties_refused(ks: &exclave_keystore_remote::RemoteKeystore, slot
 /// The conflict error over the wire: code 1001, naming the existing claim.
 fn conflict_code_over_the_wire(signer: &Signer) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    let tls = signer.tls();
     let req = SignRequest {
         chain: Bytes(CHAIN.to_vec()),
         key_type: WireKeyType(*b"gran"),
@@ -86,8 +85,7 @@ fn conflict_code_over_the_wire(signer: &Signer) {
         prehashed: false,
     };
     let err = rt.block_on(async {
-        let client = client(&signer.rpc, &tls);
-        client.sign(req).await.expect_err("conflict")
+        signer.client().sign(req).await.expect_err("conflict")
     });
     let jsonrpsee::core::ClientError::Call(obj) = err else { panic!("expected an error object, got {err:?}") };
     let e = ExclaveError::from_object(&obj).expect("exclave error");
@@ -96,22 +94,6 @@ fn conflict_code_over_the_wire(signer: &Signer) {
     let data = e.data.expect("conflict data");
     assert_eq!(data["reason"], "conflict");
     assert!(data["claimer"].as_str().expect("claimer").starts_with("dev-signer/dev-node"), "{data}");
-}
-
-fn client(url: &str, tls: &exclave_keystore_remote::TlsFiles) -> jsonrpsee::http_client::HttpClient {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut std::fs::read(&tls.ca).expect("ca").as_slice()) {
-        roots.add(c.expect("cert")).expect("root");
-    }
-    let certs = rustls_pemfile::certs(&mut std::fs::read(&tls.cert).expect("cert").as_slice()).collect::<Result<Vec<_>, _>>().expect("certs");
-    let key = rustls_pemfile::private_key(&mut std::fs::read(&tls.key).expect("key").as_slice()).expect("key").expect("key");
-    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
-        .expect("client auth");
-    jsonrpsee::http_client::HttpClientBuilder::default().with_custom_cert_store(cfg).build(url).expect("client")
 }
 
 #[test]

@@ -98,6 +98,11 @@ impl Signer {
         )
     }
 
+    /// A typed async JSON-RPC client with this signer's dev client certificate.
+    pub fn client(&self) -> jsonrpsee::http_client::HttpClient {
+        rpc_client(&self.rpc, &self.tls())
+    }
+
     /// Lines of the signing log, parsed.
     pub fn log(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.data_dir.join("signing.log"))
@@ -112,6 +117,12 @@ impl Drop for Signer {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// A typed async JSON-RPC client for `url` with the client certificate in `tls`.
+pub fn rpc_client(url: &str, tls: &TlsFiles) -> jsonrpsee::http_client::HttpClient {
+    let cfg = exclave_keystore_remote::tls_client_config(tls).expect("client TLS");
+    jsonrpsee::http_client::HttpClientBuilder::default().with_custom_cert_store(cfg).build(url).expect("client")
 }
 
 /// The BABE slot now, at the dev signer's 6 s slots.
@@ -172,21 +183,18 @@ pub fn raw_post(signer: &Signer, body: &[u8], with_client_cert: bool) -> std::io
 async fn raw_post_async(url: String, tls: TlsFiles, body: Vec<u8>, with_cert: bool) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = url.trim_start_matches("https://").to_string();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut std::fs::read(&tls.ca)?.as_slice()) {
-        roots.add(c?).map_err(std::io::Error::other)?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(std::io::Error::other)?
-        .with_root_certificates(roots);
     let config = if with_cert {
-        let certs = rustls_pemfile::certs(&mut std::fs::read(&tls.cert)?.as_slice()).collect::<Result<Vec<_>, _>>()?;
-        let key = rustls_pemfile::private_key(&mut std::fs::read(&tls.key)?.as_slice())?.expect("key");
-        builder.with_client_auth_cert(certs, key).map_err(std::io::Error::other)?
+        exclave_keystore_remote::tls_client_config(&tls).map_err(std::io::Error::other)?
     } else {
-        builder.with_no_client_auth()
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut std::fs::read(&tls.ca)?.as_slice()) {
+            roots.add(c?).map_err(std::io::Error::other)?;
+        }
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .with_root_certificates(roots)
+            .with_no_client_auth()
     };
     let tcp = tokio::net::TcpStream::connect(&addr).await?;
     let name = rustls_pki_types::ServerName::try_from("localhost").map_err(std::io::Error::other)?;
