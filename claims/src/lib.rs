@@ -9,7 +9,10 @@
 //!   to a store through it.
 //! - [`embedded::EmbeddedStore`] is the default backend: a single-file [redb] database with a
 //!   group-commit writer (one fsync for every batch of concurrent claims).
-//! - `conformance` (feature `conformance`) is the suite every backend must pass.
+//! - `etcd::EtcdStore` (feature `etcd`) keeps claims in an etcd v3 cluster, for several signers
+//!   sharing one validator; each claim is one conditional transaction committed by a quorum.
+//! - `conformance` (feature `conformance`) is the suite every backend must pass; with `etcd`
+//!   too, `etcd::local_cluster` starts a real local etcd cluster for tests.
 //!
 //! What this crate is **not**: it decides nothing. Whether a claim may be signed is
 //! `exclave-policies`' verdict; this crate only makes the claim atomic and durable.
@@ -17,6 +20,8 @@
 mod deadline;
 pub mod embedded;
 mod error;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;

@@ -1,0 +1,231 @@
+//! Test support (features `etcd` + `conformance`): a real etcd cluster of local processes.
+//!
+//! [`LocalCluster::start`] runs `etcd` (from `PATH`) as `n` members on 127.0.0.1, on free
+//! ports (found by binding port 0) and in a temporary directory, and waits until every member
+//! reports healthy. Members can be killed with SIGKILL by pid and restarted on the same data
+//! directory and ports. Dropping the cluster kills every member. This is a real etcd, not a
+//! stand-in; it is for tests and benchmarks, never for production.
+
+use std::{
+    fmt::Write as _,
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// How long a cluster (or a restarted member) may take to become healthy.
+const HEALTHY_WITHIN: Duration = Duration::from_secs(30);
+
+struct Member {
+    name: String,
+    client_port: u16,
+    peer_port: u16,
+    data_dir: PathBuf,
+    log: PathBuf,
+    process: Option<Child>,
+}
+
+/// A running local etcd cluster.
+pub struct LocalCluster {
+    dir: tempfile::TempDir,
+    members: Vec<Member>,
+    initial_cluster: String,
+    token: String,
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    // Hold every listener until all ports are chosen, so the n ports are distinct.
+    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind port 0")).collect();
+    listeners.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
+}
+
+fn etcd_missing() -> ! {
+    panic!(
+        "the etcd tests need a real `etcd` binary on PATH and none was found. Install it with \
+         `apt-get install -y etcd-server` (the project's .ci/run does this)."
+    )
+}
+
+impl LocalCluster {
+    /// Start an `n`-member cluster and wait until every member is healthy. Panics (with the
+    /// members' logs) if `etcd` is missing or the cluster does not come up: tests must fail,
+    /// not skip, without etcd.
+    pub fn start(n: usize) -> Self {
+        let mut last_error = String::new();
+        // A port found free may be taken before etcd binds it: start again on new ports.
+        for _ in 0..3 {
+            let cluster = Self::spawn(n);
+            match cluster.wait_healthy(0..n) {
+                Ok(()) => return cluster,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("etcd cluster did not become healthy:\n{last_error}");
+    }
+
+    fn spawn(n: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports = free_ports(2 * n);
+        let members: Vec<Member> = (0..n)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client_port: ports[2 * i],
+                peer_port: ports[2 * i + 1],
+                data_dir: dir.path().join(format!("m{i}.etcd")),
+                log: dir.path().join(format!("m{i}.log")),
+                process: None,
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let token = format!("exclave-test-{}-{}", std::process::id(), ports[0]);
+        let mut cluster = Self { dir, members, initial_cluster, token };
+        for i in 0..n {
+            cluster.spawn_member(i);
+        }
+        cluster
+    }
+
+    fn spawn_member(&mut self, i: usize) {
+        let m = &self.members[i];
+        let client = format!("http://127.0.0.1:{}", m.client_port);
+        let peer = format!("http://127.0.0.1:{}", m.peer_port);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&m.log).expect("member log");
+        let mut command = Command::new("etcd");
+        command
+            .args(["--name", &m.name, "--data-dir"])
+            .arg(&m.data_dir)
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &self.initial_cluster, "--initial-cluster-token", &self.token])
+            .args(["--initial-cluster-state", "new", "--logger", "zap", "--log-outputs", "stderr"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("ETCD_") {
+                command.env_remove(key);
+            }
+        }
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => etcd_missing(),
+            Err(e) => panic!("cannot start etcd: {e}"),
+        };
+        self.members[i].process = Some(child);
+    }
+
+    /// Every member's client endpoint, `http://127.0.0.1:<port>`, in member order.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| format!("http://127.0.0.1:{}", m.client_port)).collect()
+    }
+
+    /// The number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the cluster has no member.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The pid of member `i`, if it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.members[i].process.as_ref().map(Child::id)
+    }
+
+    /// Kill member `i` with SIGKILL (by its pid) and reap it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start member `i` again on its data directory and ports (killing it first if it runs).
+    /// It becomes healthy once a quorum runs: see [`Self::wait_healthy`].
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn_member(i);
+    }
+
+    /// Wait until the members `which` report healthy (leader known, reads served).
+    pub fn wait_healthy(&self, which: impl IntoIterator<Item = usize> + Clone) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if which.clone().into_iter().all(|i| self.healthy(i)) {
+                return Ok(());
+            }
+            if start.elapsed() > HEALTHY_WITHIN {
+                return Err(self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether member `i` answers `GET /health` with `"health":"true"`.
+    pub fn healthy(&self, i: usize) -> bool {
+        let addr = ("127.0.0.1", self.members[i].client_port);
+        let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        if stream.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut body = String::new();
+        let _ = stream.read_to_string(&mut body);
+        body.contains("\"health\":\"true\"")
+    }
+
+    /// The index of the current leader, asked of each running member through the maintenance
+    /// status API; `None` if no running member names a leader it can map to a member.
+    pub async fn leader(&self) -> Option<usize> {
+        let mut ids = vec![None; self.members.len()];
+        let mut leader = None;
+        for (i, endpoint) in self.endpoints().iter().enumerate() {
+            if self.members[i].process.is_none() {
+                continue;
+            }
+            let options = etcd_client::ConnectOptions::new().with_timeout(Duration::from_secs(1));
+            let Ok(mut client) = etcd_client::Client::connect([endpoint], Some(options)).await else { continue };
+            let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(2), client.status()).await else { continue };
+            ids[i] = status.header().map(|h| h.member_id());
+            if status.leader() != 0 {
+                leader = Some(status.leader());
+            }
+        }
+        ids.iter().position(|id| id.is_some() && *id == leader)
+    }
+
+    /// The tail of every member's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for m in &self.members {
+            let text = std::fs::read_to_string(&m.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            let _ = writeln!(out, "--- {} ({}) ---", m.name, m.log.display());
+            for line in tail.iter().rev() {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        out
+    }
+
+    /// The directory holding the members' data and logs.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
