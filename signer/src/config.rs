@@ -79,19 +79,35 @@ fn default_max_drift() -> u64 {
 pub enum Backend {
     /// The embedded redb store (one signer).
     Embedded,
+    /// An etcd cluster (several signers share it).
+    Etcd,
 }
 
 /// The claim store.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimsConfig {
-    /// `embedded`.
+    /// `embedded` or `etcd`.
     pub backend: Backend,
-    /// The embedded store's file.
+    /// The embedded store's file (backend `embedded`).
     pub path: Option<PathBuf>,
     /// Deadline for every store call, in milliseconds.
     #[serde(default = "default_deadline_ms")]
     pub deadline_ms: u64,
+    /// etcd client URLs of every member, e.g. `["http://10.0.0.1:2379", …]` (backend `etcd`).
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// etcd: the most one request to one member may take before the next is tried, in ms.
+    #[serde(default = "default_attempt_timeout_ms")]
+    pub attempt_timeout_ms: u64,
+    /// etcd traffic is not yet encrypted or authenticated: members off loopback are refused
+    /// unless this is set (then keep etcd on a private network).
+    #[serde(default)]
+    pub insecure_plaintext_etcd: bool,
+}
+
+fn default_attempt_timeout_ms() -> u64 {
+    500
 }
 
 fn default_deadline_ms() -> u64 {
@@ -144,8 +160,30 @@ impl Config {
         if self.claims.deadline_ms == 0 {
             return Err(ConfigError::Invalid("claims.deadline_ms must be > 0".into()));
         }
-        if self.claims.backend == Backend::Embedded && self.claims.path.is_none() {
-            return Err(ConfigError::Invalid("claims.path is required for backend = \"embedded\"".into()));
+        match self.claims.backend {
+            Backend::Embedded if self.claims.path.is_none() => {
+                return Err(ConfigError::Invalid("claims.path is required for backend = \"embedded\"".into()));
+            }
+            Backend::Etcd => self.validate_etcd()?,
+            Backend::Embedded => {}
+        }
+        Ok(())
+    }
+
+    fn validate_etcd(&self) -> Result<(), ConfigError> {
+        let c = &self.claims;
+        if c.endpoints.is_empty() {
+            return Err(ConfigError::Invalid("claims.endpoints must list the etcd members for backend = \"etcd\"".into()));
+        }
+        if c.attempt_timeout_ms == 0 || c.attempt_timeout_ms >= c.deadline_ms {
+            return Err(ConfigError::Invalid("claims.attempt_timeout_ms must be > 0 and below claims.deadline_ms".into()));
+        }
+        if let Some(remote) = c.endpoints.iter().find(|e| !is_loopback_endpoint(e)) {
+            if !c.insecure_plaintext_etcd {
+                return Err(ConfigError::Invalid(format!(
+                    "etcd endpoint {remote} is not on loopback and etcd traffic is not encrypted yet; set claims.insecure_plaintext_etcd = true only on a private network"
+                )));
+            }
         }
         Ok(())
     }
@@ -156,4 +194,9 @@ pub fn parse_chain(s: &str) -> Result<[u8; 32], ConfigError> {
     let bad = || ConfigError::Invalid(format!("chain {s:?} is not a 0x-prefixed 32-byte hex genesis hash"));
     let bytes = hex::decode(s.strip_prefix("0x").ok_or_else(bad)?).map_err(|_| bad())?;
     bytes.try_into().map_err(|_| bad())
+}
+
+fn is_loopback_endpoint(endpoint: &str) -> bool {
+    let host = endpoint.trim_start_matches("http://").trim_start_matches("https://");
+    host.starts_with("127.") || host.starts_with("localhost:") || host.starts_with("[::1]:")
 }

@@ -33,6 +33,15 @@ pub enum TransportOptions {
     InsecurePlaintext,
 }
 
+/// Which claim store, and how to reach it.
+#[derive(Debug, Clone)]
+pub enum StoreOptions {
+    /// The embedded redb file.
+    Embedded(PathBuf),
+    /// An etcd cluster.
+    Etcd(exclave_claims::etcd::EtcdConfig),
+}
+
 /// Everything needed to start a signer.
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {
@@ -46,8 +55,8 @@ pub struct DaemonOptions {
     pub keystore_dir: PathBuf,
     /// Signing log file.
     pub signing_log: PathBuf,
-    /// Embedded claim store file.
-    pub claims_path: PathBuf,
+    /// The claim store.
+    pub store: StoreOptions,
     /// Deadline for every store call.
     pub store_deadline: Duration,
     /// RPC listen address.
@@ -104,7 +113,16 @@ impl DaemonOptions {
             data_dir: None,
             keystore_dir: c.keystore_dir.clone(),
             signing_log: c.signing_log.clone(),
-            claims_path: c.claims.path.clone().unwrap_or_default(),
+            store: match c.claims.backend {
+                crate::config::Backend::Embedded => StoreOptions::Embedded(c.claims.path.clone().unwrap_or_default()),
+                crate::config::Backend::Etcd => {
+                    let mut etcd = exclave_claims::etcd::EtcdConfig::new(c.claims.endpoints.clone());
+                    etcd.attempt_timeout = Duration::from_millis(c.claims.attempt_timeout_ms);
+                    // End each call with the members' own reasons just before the outer deadline.
+                    etcd.retry_budget = Duration::from_millis(c.claims.deadline_ms * 9 / 10);
+                    StoreOptions::Etcd(etcd)
+                }
+            },
             store_deadline: Duration::from_millis(c.claims.deadline_ms),
             listen: c.listen.address,
             transport: TransportOptions::Tls {
@@ -137,7 +155,7 @@ impl DaemonOptions {
             chain,
             keystore_dir: data_dir.join("keystore"),
             signing_log: data_dir.join("signing.log"),
-            claims_path: data_dir.join("claims.redb"),
+            store: StoreOptions::Embedded(data_dir.join("claims.redb")),
             data_dir: Some(data_dir),
             store_deadline: Duration::from_secs(2),
             listen,
@@ -194,7 +212,17 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         tracing::warn!(file = %s.file, reason = %s.reason, "key file skipped");
     }
     tracing::info!(keys = keys.len(), dir = %opts.keystore_dir.display(), "keys loaded");
-    let store: Arc<dyn ClaimStore> = Arc::new(WithDeadline::new(EmbeddedStore::open(&opts.claims_path)?, opts.store_deadline));
+    let store: Arc<dyn ClaimStore> = match &opts.store {
+        StoreOptions::Embedded(path) => Arc::new(WithDeadline::new(EmbeddedStore::open(path)?, opts.store_deadline)),
+        StoreOptions::Etcd(cfg) => {
+            let store = WithDeadline::new(exclave_claims::etcd::EtcdStore::connect(cfg).await?, opts.store_deadline);
+            // Connecting sends nothing: say now, not at the first claim, if the cluster is unreachable.
+            if let Err(e) = store.ping().await {
+                tracing::warn!(error = %e, "etcd does not answer yet; the signer starts not ready");
+            }
+            Arc::new(store)
+        }
+    };
     let log = SigningLog::open(&opts.signing_log)?;
     let chain = match (opts.chain, &opts.data_dir) {
         (Some(c), _) => ChainPin::Fixed(c),

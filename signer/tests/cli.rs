@@ -14,9 +14,14 @@ fn exclave() -> Command {
 }
 
 fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let claims = format!("[claims]\nbackend = \"embedded\"\npath = \"{}/claims.redb\"\ndeadline_ms = 2000", dir.display());
+    write_config_with(dir, extra, "signer-a", &claims)
+}
+
+fn write_config_with(dir: &Path, extra: &str, signer_id: &str, claims: &str) -> std::path::PathBuf {
     let tls = dir.join("tls");
     let text = format!(
-        r#"signer_id = "signer-a"
+        r#"signer_id = "{signer_id}"
 chain = "0x{chain}"
 keystore_dir = "{d}/keystore"
 signing_log = "{d}/signing.log"
@@ -33,16 +38,13 @@ address = "127.0.0.1:0"
 [babe]
 slot_duration_ms = 6000
 
-[claims]
-backend = "embedded"
-path = "{d}/claims.redb"
-deadline_ms = 2000
+{claims}
 "#,
         chain = hex::encode(CHAIN),
         d = dir.display(),
         t = tls.display(),
     );
-    let path = dir.join("exclave.toml");
+    let path = dir.join(format!("{signer_id}.toml"));
     std::fs::write(&path, text).expect("write config");
     path
 }
@@ -148,4 +150,47 @@ fn openssl_pki_works() {
     assert_eq!(status.client, "alice-1");
     assert_eq!(status.signer_id, "signer-a");
     assert!(status.store_ready);
+}
+
+/// Two signer processes sharing one real 3-member etcd cluster: a claim made through one
+/// excludes the other, whose refusal names the winner; and a remote etcd endpoint is refused
+/// unless explicitly marked insecure.
+#[test]
+fn two_signers_on_one_etcd_cluster_exclude_each_other() {
+    let cluster = exclave_claims::etcd::local_cluster::LocalCluster::start(3);
+    let endpoints = cluster.endpoints().iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
+    let claims = format!("[claims]\nbackend = \"etcd\"\nendpoints = [{endpoints}]\ndeadline_ms = 2000");
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    let keystore = dir.path().join("keystore");
+    let mut import = exclave().args(["keys", "import", "--key-type", "gran", "--keystore"]).arg(&keystore).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("import");
+    import.stdin.take().expect("stdin").write_all(b"//Alice").expect("secret");
+    assert!(import.wait().expect("import").success());
+    let signers: Vec<Signer> = ["signer-a", "signer-b"]
+        .iter()
+        .map(|id| {
+            let cfg = write_config_with(dir.path(), "", id, &claims);
+            // Each signer keeps its own signing log.
+            let text = std::fs::read_to_string(&cfg).expect("cfg").replace("signing.log", &format!("{id}.log"));
+            std::fs::write(&cfg, text).expect("cfg");
+            Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path())
+        })
+        .collect();
+    let alice = ed25519::Pair::from_string("//Alice", None).expect("dev").public();
+    let gran = KeyTypeId(*b"gran");
+    let (a, b) = (signers[0].keystore(), signers[1].keystore());
+    for round in 1..=20u64 {
+        let first = grandpa_payload(true, 1, 5, round, 9);
+        let sig = a.ed25519_sign(gran, &alice, &first).expect("signer-a signs").expect("signed");
+        // The identical request through the other signer is the same data: the same signature.
+        assert_eq!(b.ed25519_sign(gran, &alice, &first).expect("same data").expect("signed"), sig);
+        let err = b.ed25519_sign(gran, &alice, &grandpa_payload(true, 2, 5, round, 9)).expect_err("conflict");
+        assert!(err.to_string().contains("signer-a/dev-node"), "the refusal names the winner: {err}");
+    }
+
+    let remote = format!("[claims]\nbackend = \"etcd\"\nendpoints = [\"http://10.9.9.9:2379\"]");
+    let cfg = write_config_with(dir.path(), "", "signer-c", &remote);
+    let out = exclave().args(["serve", "--config"]).arg(&cfg).output().expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("insecure_plaintext_etcd"), "{out:?}");
 }
