@@ -7,7 +7,7 @@
 mod common;
 
 use codec::Encode;
-use common::{variant, OwnedRequest, CHAIN};
+use common::{check_refusals, variant, OwnedRequest, CHAIN};
 use exclave_policies::{
     classify, decode_commitment, decode_heartbeat, ChainId, Classification, ClaimKey, Crypto, Duty,
     DutyKind, GrandpaStage, Heartbeat, KeyType, PolicyError, SignContext, UnclaimedKind,
@@ -57,16 +57,6 @@ fn heartbeat_table() {
     check_refusals(refused);
 }
 
-fn check_refusals(table: Vec<(&str, OwnedRequest, &str)>) {
-    let mut failures = Vec::new();
-    for (name, request, expect) in table {
-        match classify(&request.req()) {
-            Err(e) if variant(&e) == expect => {}
-            other => failures.push(format!("{name}: expected {expect}, got {other:?}")),
-        }
-    }
-    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
-}
 
 // ---------------------------------------------------------------------------------------------
 // BEEFY

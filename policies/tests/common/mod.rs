@@ -203,3 +203,15 @@ impl XorShift {
         }
     }
 }
+
+/// Run a table of `(name, request, expected refusal variant)`; report every failing case at once.
+pub fn check_refusals(table: Vec<(&str, OwnedRequest, &str)>) {
+    let mut failures = Vec::new();
+    for (name, request, expect) in table {
+        match exclave_policies::classify(&request.req()) {
+            Err(e) if variant(&e) == expect => {}
+            other => failures.push(format!("{name}: expected {expect}, got {other:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
+}
