@@ -58,9 +58,10 @@ pub enum Classification {
     Unclaimed(UnclaimedKind),
 }
 
-/// Owner lengths a proof of possession may carry: 32-byte and 20-byte account ids. These keep a
-/// POP statement (36 or 24 bytes) from ever having the length of a seal hash, vote or heartbeat.
-const POP_OWNER_LENGTHS: [usize; 2] = [32, 20];
+/// Owner lengths a proof of possession may carry: 32-byte and 20-byte account ids, and none
+/// (plain `author_rotateKeys`). These keep a POP statement (36, 24 or 4 bytes) from ever having
+/// the length of a seal hash (32), a vote (53) or a heartbeat (16).
+const POP_OWNER_LENGTHS: [usize; 3] = [32, 20, 0];
 
 fn is_proof_of_possession(message: &[u8]) -> bool {
     message.starts_with(b"POP_") && POP_OWNER_LENGTHS.contains(&(message.len() - 4))
