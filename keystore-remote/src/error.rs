@@ -28,6 +28,12 @@ impl RemoteError {
         )
     }
 
+    /// Whether no signer signed and a repeat may succeed: none answered, or the one that did
+    /// could not reach its claim store (it signed nothing).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RemoteError::Unreachable(_) | RemoteError::Signer(ExclaveError { kind: ErrorKind::StoreUnavailable, .. }))
+    }
+
     /// The `sp_keystore::Error` category for this error.
     pub fn into_keystore_error(self) -> sp_keystore::Error {
         use sp_keystore::Error as E;

@@ -16,7 +16,11 @@ use sp_core::{
     sr25519::vrf::{VrfInput, VrfPreOutput, VrfSignData, VrfSignature},
 };
 use sp_keystore::{Error, Keystore};
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 /// Resolves a VRF input the candidate cache does not know into the inputs it was built from.
 pub type VrfResolver = Arc<dyn Fn(&VrfInput) -> Option<VrfContext> + Send + Sync>;
@@ -53,6 +57,18 @@ fn key_type(kt: KeyTypeId) -> WireKeyType {
 /// Key types whose refusals the node treats as "cannot sign" (skip the slot, log a warning).
 fn refusal_is_soft(kt: KeyTypeId) -> bool {
     matches!(&kt.0, b"babe" | b"imon" | b"beef" | b"audi")
+}
+
+/// GRANDPA ends its voter, an essential task, when a vote cannot be signed: the whole node shuts
+/// down. So a vote that no signer could answer (unreachable, or its claim store unavailable:
+/// nothing was signed) is retried, identically, for this long. A repeat is safe: a signer that
+/// did sign the first attempt answers the repeat with the stored signature.
+const VOTE_RETRY_FOR: Duration = Duration::from_secs(30);
+/// Pause between two attempts at a vote.
+const VOTE_RETRY_EVERY: Duration = Duration::from_millis(500);
+
+fn failure_is_fatal(kt: KeyTypeId) -> bool {
+    kt.0 == *b"gran"
 }
 
 impl RemoteKeystore {
@@ -195,10 +211,20 @@ impl RemoteKeystore {
             context,
             prehashed,
         };
-        let result = self.rpc(move |c| {
+        let retry_until = Instant::now() + VOTE_RETRY_FOR;
+        let result = loop {
             let request = request.clone();
-            async move { c.sign(request).await }
-        });
+            match self.rpc(move |c| {
+                let request = request.clone();
+                async move { c.sign(request).await }
+            }) {
+                Err(e) if failure_is_fatal(kt) && e.is_transient() && Instant::now() < retry_until => {
+                    tracing::warn!(key_type = ?kt, error = %e, "no signer could sign a GRANDPA vote; retrying the identical request");
+                    std::thread::sleep(VOTE_RETRY_EVERY);
+                }
+                other => break other,
+            }
+        };
         match result {
             Ok(resp) => Ok(Some(resp.signature.0)),
             Err(RemoteError::Signer(e)) if e.kind == ErrorKind::UnknownKey => Ok(None),
