@@ -197,8 +197,7 @@ fi
 
 # --- kill -9 the signer, restart it on the same port ----------------------------------------
 DOWN_MS=$(($(date +%s%3N)))
-kill -9 "$SIGNER_PID"
-wait "$SIGNER_PID" 2>/dev/null || true
+{ kill -9 "$SIGNER_PID" && wait "$SIGNER_PID"; } 2>/dev/null || true
 for i in "${!PIDS[@]}"; do [[ "${PIDS[$i]}" == "$SIGNER_PID" ]] && unset 'PIDS[i]'; done
 log "signer killed (SIGKILL); down for ${DOWN_SECONDS}s"
 pause "$DOWN_SECONDS"
