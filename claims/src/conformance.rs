@@ -5,6 +5,8 @@
 //! Each case uses a fresh random chain id, so the suite can run against a shared, long-lived
 //! cluster (etcd, TiKV) without cases seeing each other's claims.
 
+pub mod engine;
+
 use crate::{ClaimOutcome, ClaimStore};
 use async_trait::async_trait;
 use exclave_policies::{
@@ -168,20 +170,30 @@ pub async fn watermarks_only_rise<H: Harness>(h: &H) {
     assert_eq!(store.watermark(&wk).await.expect("read"), Some((12, 1)));
 }
 
-/// Generates one test per conformance case for a harness expression.
+/// Generates one test per conformance case for a harness expression. With a leading
+/// `ignore = "reason",` every generated test is `#[ignore]`d with that reason (for a suite that
+/// needs a server the environment must name, run with `--run-ignored`).
 #[macro_export]
 macro_rules! conformance_tests {
+    (ignore = $reason:literal, $harness:expr) => {
+        $crate::conformance_tests!(@cases [#[ignore = $reason]] $harness);
+    };
     ($harness:expr) => {
-        $crate::conformance_tests!(@cases $harness; first_wins, same_data, conflict, independent_keys,
+        $crate::conformance_tests!(@cases [] $harness);
+    };
+    (@cases $attrs:tt $harness:expr) => {
+        $crate::conformance_tests!(@each $attrs $harness; first_wins, same_data, conflict, independent_keys,
             concurrent_claimers, reopen_keeps_claims, list_by_prefix, watermarks_only_rise);
     };
-    (@cases $harness:expr; $($case:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let harness = $harness;
-                $crate::conformance::$case(&harness).await;
-            }
-        )*
+    (@each $attrs:tt $harness:expr; $($case:ident),*) => {
+        $( $crate::conformance_tests!(@one $attrs $harness; $case); )*
+    };
+    (@one [$(#[$attr:meta])*] $harness:expr; $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn $case() {
+            let harness = $harness;
+            $crate::conformance::$case(&harness).await;
+        }
     };
 }

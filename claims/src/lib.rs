@@ -11,6 +11,8 @@
 //!   group-commit writer (one fsync for every batch of concurrent claims).
 //! - `etcd::EtcdStore` (feature `etcd`) keeps claims in an etcd v3 cluster, for several signers
 //!   sharing one validator; each claim is one conditional transaction committed by a quorum.
+//! - `tikv::TikvStore` (feature `tikv`) keeps claims in a TiKV cluster through the raw API's
+//!   atomic compare-and-swap, for the same purpose.
 //! - `conformance` (feature `conformance`) is the suite every backend must pass; with `etcd`
 //!   too, `etcd::local_cluster` starts a real local etcd cluster for tests.
 //!
@@ -22,6 +24,8 @@ pub mod embedded;
 mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+#[cfg(feature = "tikv")]
+pub mod tikv;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;

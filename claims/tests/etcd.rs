@@ -7,13 +7,15 @@
 
 use async_trait::async_trait;
 use exclave_claims::{
-    conformance::{self, Harness},
+    conformance::{
+        self,
+        engine::{assert_one_winner, key, stream, wait_for, Engine, Row},
+        Harness,
+    },
     etcd::{local_cluster::LocalCluster, EtcdConfig, EtcdStore},
     ClaimOutcome, ClaimStore, StoreError, WithDeadline,
 };
-use exclave_policies::{ChainId, ClaimKey, ClaimRecord, Duty, GrandpaStage};
 use std::{
-    collections::BTreeMap,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
@@ -49,95 +51,6 @@ impl Harness for Etcd {
 }
 
 exclave_claims::conformance_tests!(Etcd { cluster: LocalCluster::start(3) });
-
-fn key(chain: u8, round: u64) -> ClaimKey {
-    conformance::key(ChainId([chain; 32]), Duty::GrandpaVote { set_id: 1, round, stage: GrandpaStage::Prevote })
-}
-
-/// What the signer's engine concludes from one claim: the store's answer, then on an error a
-/// re-read, released only if the stored record is ours.
-#[derive(Clone, Debug, PartialEq)]
-enum Engine {
-    /// `Inserted`.
-    Inserted,
-    /// `Existing(ours)`, directly or found by the re-read after an error.
-    Ours,
-    /// Someone else's record.
-    Lost(ClaimRecord),
-    /// An error, and the re-read found nothing or failed: nothing is signed.
-    Unavailable,
-}
-
-async fn claim_like_engine(store: &Store, k: &ClaimKey, mine: &ClaimRecord) -> (Engine, Duration) {
-    let started = Instant::now();
-    let verdict = match store.claim(k, mine).await {
-        Ok(ClaimOutcome::Inserted) => Engine::Inserted,
-        Ok(ClaimOutcome::Existing(r)) if r == *mine => Engine::Ours,
-        Ok(ClaimOutcome::Existing(r)) => Engine::Lost(r),
-        Err(_) => match store.get(k).await {
-            Ok(Some(r)) if r == *mine => Engine::Ours,
-            Ok(Some(r)) => Engine::Lost(r),
-            Ok(None) | Err(_) => Engine::Unavailable,
-        },
-    };
-    (verdict, started.elapsed())
-}
-
-/// One claim of a stream.
-struct Row {
-    round: u64,
-    /// When the claim was sent.
-    started: Instant,
-    verdict: Engine,
-    /// Claim, plus the re-read after an error.
-    took: Duration,
-}
-
-/// One claimer's stream: claims rounds 0, 1, … of `chain` until `stop`, recording each round,
-/// when its claim started, the verdict and how long claim and re-read took.
-async fn stream(store: Store, me: String, chain: u8, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) -> Vec<Row> {
-    let mut out = Vec::new();
-    for round in 0.. {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let mine = conformance::record(&me, format!("{me}-{round}").as_bytes());
-        let started = Instant::now();
-        let (verdict, took) = claim_like_engine(&store, &key(chain, round), &mine).await;
-        out.push(Row { round, started, verdict, took });
-        done.fetch_add(1, Ordering::Relaxed);
-    }
-    out
-}
-
-/// Never two winners for one key; every win is stored, and every loser saw the stored record.
-async fn assert_one_winner(store: &Store, chain: u8, results: &[(String, Vec<Row>)]) -> usize {
-    let mut by_round: BTreeMap<u64, Vec<(&str, &Engine)>> = BTreeMap::new();
-    for (me, rows) in results {
-        for row in rows {
-            by_round.entry(row.round).or_default().push((me, &row.verdict));
-        }
-    }
-    let mut orphans = 0;
-    for (round, verdicts) in &by_round {
-        let stored = store.get(&key(chain, *round)).await.expect("read back");
-        let winners: Vec<&str> =
-            verdicts.iter().filter(|(_, v)| matches!(v, Engine::Inserted | Engine::Ours)).map(|(me, _)| *me).collect();
-        assert!(winners.len() <= 1, "round {round}: two winners {winners:?}");
-        if let Some(me) = winners.first() {
-            let expected = conformance::record(me, format!("{me}-{round}").as_bytes());
-            assert_eq!(stored.as_ref(), Some(&expected), "round {round}: {me}'s win is not what is stored");
-        } else if stored.is_some() {
-            orphans += 1; // An ambiguous claim committed after its re-read: nobody signed it.
-        }
-        for (me, v) in verdicts {
-            if let Engine::Lost(r) = v {
-                assert_eq!(stored.as_ref(), Some(r), "round {round}: {me} was shown a record that did not win");
-            }
-        }
-    }
-    orphans
-}
 
 /// Two signers claim the same rounds concurrently; the leader is killed with SIGKILL
 /// mid-stream. Claims continue after the re-election, none is lost, none is won twice.
@@ -200,14 +113,6 @@ async fn leader_killed_mid_stream() {
     );
     // claim + re-read are each bounded by the deadline.
     assert!(slowest < 2 * DEADLINE + MARGIN, "a claim took {slowest:?}");
-}
-
-async fn wait_for(done: &AtomicUsize, n: usize) {
-    let start = Instant::now();
-    while done.load(Ordering::Relaxed) < n {
-        assert!(start.elapsed() < Duration::from_secs(60), "claims stalled at {}", done.load(Ordering::Relaxed));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Kill the leader and one follower: every claim, read and ping fails within the deadline
