@@ -81,29 +81,64 @@ pub enum Backend {
     Embedded,
     /// An etcd cluster (several signers share it).
     Etcd,
+    /// A TiKV cluster, raw API in atomic mode (several signers share it).
+    Tikv,
 }
 
 /// The claim store.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimsConfig {
-    /// `embedded` or `etcd`.
+    /// `embedded`, `etcd` or `tikv`.
     pub backend: Backend,
     /// The embedded store's file (backend `embedded`).
     pub path: Option<PathBuf>,
     /// Deadline for every store call, in milliseconds.
     #[serde(default = "default_deadline_ms")]
     pub deadline_ms: u64,
-    /// etcd client URLs of every member, e.g. `["http://10.0.0.1:2379", …]` (backend `etcd`).
+    /// Backend `etcd`: the client URLs of every member, e.g. `["http://10.0.0.1:2379", …]`.
+    /// Backend `tikv`: the PD endpoints, e.g. `["10.0.0.1:2379", …]`.
     #[serde(default)]
     pub endpoints: Vec<String>,
-    /// etcd: the most one request to one member may take before the next is tried, in ms.
+    /// The most one request may take before it is retried (etcd: on the next member; tikv: the
+    /// client's own gRPC timeout), in ms.
     #[serde(default = "default_attempt_timeout_ms")]
     pub attempt_timeout_ms: u64,
+    /// Backend `tikv`: the API v2 keyspace the claims live in (create it in PD first). Strongly
+    /// recommended: it keeps Exclave's keys apart from every other user of the cluster.
+    #[serde(default)]
+    pub keyspace: Option<String>,
+    /// Backend `tikv`: the most building a client (PD discovery) may take, in ms; it runs in the
+    /// background and never holds a request longer than `deadline_ms`.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Backend `tikv`: mutual TLS to PD and TiKV (PEM files; all three or none).
+    #[serde(default)]
+    pub tls: Option<StoreTls>,
+    /// Backend `tikv` without `tls`: PD endpoints off loopback are refused unless this is set
+    /// (then keep the cluster on a private network).
+    #[serde(default)]
+    pub insecure_plaintext_tikv: bool,
     /// etcd traffic is not yet encrypted or authenticated: members off loopback are refused
     /// unless this is set (then keep etcd on a private network).
     #[serde(default)]
     pub insecure_plaintext_etcd: bool,
+}
+
+/// TLS files for the connection to the claim store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreTls {
+    /// The CA that signed the store's certificates.
+    pub ca: PathBuf,
+    /// This signer's client certificate.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    5000
 }
 
 fn default_attempt_timeout_ms() -> u64 {
@@ -165,7 +200,38 @@ impl Config {
                 return Err(ConfigError::Invalid("claims.path is required for backend = \"embedded\"".into()));
             }
             Backend::Etcd => self.validate_etcd()?,
+            Backend::Tikv => self.validate_tikv()?,
             Backend::Embedded => {}
+        }
+        Ok(())
+    }
+
+    fn validate_tikv(&self) -> Result<(), ConfigError> {
+        let c = &self.claims;
+        if c.endpoints.is_empty() {
+            return Err(ConfigError::Invalid("claims.endpoints must list the PD endpoints for backend = \"tikv\"".into()));
+        }
+        if c.attempt_timeout_ms == 0 || c.attempt_timeout_ms >= c.deadline_ms {
+            return Err(ConfigError::Invalid("claims.attempt_timeout_ms must be > 0 and below claims.deadline_ms".into()));
+        }
+        if c.connect_timeout_ms == 0 {
+            return Err(ConfigError::Invalid("claims.connect_timeout_ms must be > 0".into()));
+        }
+        if c.keyspace.as_deref() == Some("") {
+            return Err(ConfigError::Invalid("claims.keyspace must not be empty (leave it out for API v1 raw keys)".into()));
+        }
+        if let Some(tls) = &c.tls {
+            for (field, path) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
+                if !path.is_file() {
+                    return Err(ConfigError::Invalid(format!("claims.tls.{field}: {} is not a readable file", path.display())));
+                }
+            }
+        } else if let Some(remote) = c.endpoints.iter().find(|e| !is_loopback_endpoint(e)) {
+            if !c.insecure_plaintext_tikv {
+                return Err(ConfigError::Invalid(format!(
+                    "PD endpoint {remote} is not on loopback and claims.tls is not set; configure [claims.tls], or set claims.insecure_plaintext_tikv = true only on a private network"
+                )));
+            }
         }
         Ok(())
     }

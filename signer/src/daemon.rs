@@ -40,6 +40,8 @@ pub enum StoreOptions {
     Embedded(PathBuf),
     /// An etcd cluster.
     Etcd(exclave_claims::etcd::EtcdConfig),
+    /// A TiKV cluster.
+    Tikv(exclave_claims::tikv::TikvConfig),
 }
 
 /// Everything needed to start a signer.
@@ -104,6 +106,18 @@ pub enum DaemonError {
     NotLoopback(SocketAddr),
 }
 
+/// The TiKV store's settings from the `[claims]` table.
+fn tikv_config(c: &crate::config::ClaimsConfig) -> exclave_claims::tikv::TikvConfig {
+    let mut tikv = exclave_claims::tikv::TikvConfig::new(c.endpoints.clone());
+    tikv.keyspace = c.keyspace.clone();
+    tikv.tls = c.tls.as_ref().map(|t| exclave_claims::tikv::TikvTls { ca: t.ca.clone(), cert: t.cert.clone(), key: t.key.clone() });
+    tikv.request_timeout = Duration::from_millis(c.attempt_timeout_ms);
+    tikv.connect_timeout = Duration::from_millis(c.connect_timeout_ms);
+    // End each call with the store's own reason just before the outer deadline.
+    tikv.call_timeout = Duration::from_millis(c.deadline_ms * 9 / 10);
+    tikv
+}
+
 impl DaemonOptions {
     /// Options from a config file.
     pub fn from_config(c: &Config) -> Result<Self, DaemonError> {
@@ -122,6 +136,7 @@ impl DaemonOptions {
                     etcd.retry_budget = Duration::from_millis(c.claims.deadline_ms * 9 / 10);
                     StoreOptions::Etcd(etcd)
                 }
+                crate::config::Backend::Tikv => StoreOptions::Tikv(tikv_config(&c.claims)),
             },
             store_deadline: Duration::from_millis(c.claims.deadline_ms),
             listen: c.listen.address,
@@ -219,6 +234,14 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
             // Connecting sends nothing: say now, not at the first claim, if the cluster is unreachable.
             if let Err(e) = store.ping().await {
                 tracing::warn!(error = %e, "etcd does not answer yet; the signer starts not ready");
+            }
+            Arc::new(store)
+        }
+        StoreOptions::Tikv(cfg) => {
+            let store = WithDeadline::new(exclave_claims::tikv::TikvStore::new(cfg)?, opts.store_deadline);
+            // The client is built in the background: say now if PD or TiKV do not answer.
+            if let Err(e) = store.ping().await {
+                tracing::warn!(error = %e, "tikv does not answer yet; the signer starts not ready");
             }
             Arc::new(store)
         }

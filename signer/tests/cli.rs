@@ -7,59 +7,7 @@ mod common;
 use common::*;
 use sp_core::{crypto::KeyTypeId, ed25519, Pair};
 use sp_keystore::Keystore;
-use std::{io::Write, os::unix::fs::PermissionsExt, path::Path, process::{Command, Stdio}};
-
-fn exclave() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_exclave"))
-}
-
-fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
-    let claims = format!("[claims]\nbackend = \"embedded\"\npath = \"{}/claims.redb\"\ndeadline_ms = 2000", dir.display());
-    write_config_with(dir, extra, "signer-a", &claims)
-}
-
-fn write_config_with(dir: &Path, extra: &str, signer_id: &str, claims: &str) -> std::path::PathBuf {
-    let tls = dir.join("tls");
-    let text = format!(
-        r#"signer_id = "{signer_id}"
-chain = "0x{chain}"
-keystore_dir = "{d}/keystore"
-signing_log = "{d}/signing.log"
-{extra}
-[listen]
-address = "127.0.0.1:0"
-tls_cert = "{t}/server.pem"
-tls_key = "{t}/server.key"
-client_ca = "{t}/ca.pem"
-
-[metrics]
-address = "127.0.0.1:0"
-
-[babe]
-slot_duration_ms = 6000
-
-{claims}
-"#,
-        chain = hex::encode(CHAIN),
-        d = dir.display(),
-        t = tls.display(),
-    );
-    let path = dir.join(format!("{signer_id}.toml"));
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-fn http_get(url: &str) -> (u16, String) {
-    use std::io::Read;
-    let addr = url.trim_start_matches("http://").split('/').next().expect("addr").to_string();
-    let path = format!("/{}", url.trim_start_matches("http://").split_once('/').map_or("", |(_, p)| p));
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
-    (status, out)
-}
+use std::{io::Write, os::unix::fs::PermissionsExt, process::{Command, Stdio}};
 
 #[test]
 fn unknown_config_key_exits_64_naming_it() {
@@ -161,21 +109,7 @@ fn two_signers_on_one_etcd_cluster_exclude_each_other() {
     let endpoints = cluster.endpoints().iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
     let claims = format!("[claims]\nbackend = \"etcd\"\nendpoints = [{endpoints}]\ndeadline_ms = 2000");
     let dir = tempfile::tempdir().expect("tempdir");
-    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
-    let keystore = dir.path().join("keystore");
-    let mut import = exclave().args(["keys", "import", "--key-type", "gran", "--keystore"]).arg(&keystore).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("import");
-    import.stdin.take().expect("stdin").write_all(b"//Alice").expect("secret");
-    assert!(import.wait().expect("import").success());
-    let signers: Vec<Signer> = ["signer-a", "signer-b"]
-        .iter()
-        .map(|id| {
-            let cfg = write_config_with(dir.path(), "", id, &claims);
-            // Each signer keeps its own signing log.
-            let text = std::fs::read_to_string(&cfg).expect("cfg").replace("signing.log", &format!("{id}.log"));
-            std::fs::write(&cfg, text).expect("cfg");
-            Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path())
-        })
-        .collect();
+    let signers = spawn_signers(dir.path(), &["signer-a", "signer-b"], &claims);
     let alice = ed25519::Pair::from_string("//Alice", None).expect("dev").public();
     let gran = KeyTypeId(*b"gran");
     let (a, b) = (signers[0].keystore(), signers[1].keystore());

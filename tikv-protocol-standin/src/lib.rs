@@ -32,7 +32,7 @@ use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 use tokio::{net::TcpListener, sync::oneshot};
 
 /// The cluster id the stand-in reports.
-pub const CLUSTER_ID: u64 = 0x5754_414e_4449_4e; // "STANDIN"-ish, any non-zero id works
+pub const CLUSTER_ID: u64 = 0x0057_5441_4e44_494e; // "STANDIN" in ASCII; any non-zero id works
 
 /// What the services share: the map, the fault switches and the server's own address.
 pub(crate) struct State {

@@ -214,3 +214,91 @@ async fn raw_post_async(url: String, tls: TlsFiles, body: Vec<u8>, with_cert: bo
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
+
+/// The `exclave` binary under test.
+pub fn exclave() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_exclave"))
+}
+
+/// A config for `signer-a` on an embedded store in `dir`, with `extra` top-level lines.
+pub fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let claims = format!("[claims]\nbackend = \"embedded\"\npath = \"{}/claims.redb\"\ndeadline_ms = 2000", dir.display());
+    write_config_with(dir, extra, "signer-a", &claims)
+}
+
+/// A config in `dir` for `signer_id` with the given `[claims]` table (TLS from `dir/tls`).
+pub fn write_config_with(dir: &Path, extra: &str, signer_id: &str, claims: &str) -> std::path::PathBuf {
+    let tls = dir.join("tls");
+    let text = format!(
+        r#"signer_id = "{signer_id}"
+chain = "0x{chain}"
+keystore_dir = "{d}/keystore"
+signing_log = "{d}/signing.log"
+{extra}
+[listen]
+address = "127.0.0.1:0"
+tls_cert = "{t}/server.pem"
+tls_key = "{t}/server.key"
+client_ca = "{t}/ca.pem"
+
+[metrics]
+address = "127.0.0.1:0"
+
+[babe]
+slot_duration_ms = 6000
+
+{claims}
+"#,
+        chain = hex::encode(CHAIN),
+        d = dir.display(),
+        t = tls.display(),
+    );
+    let path = dir.join(format!("{signer_id}.toml"));
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// A plain HTTP GET: status and the whole response.
+pub fn http_get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").split('/').next().expect("addr").to_string();
+    let path = format!("/{}", url.trim_start_matches("http://").split_once('/').map_or("", |(_, p)| p));
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
+    (status, out)
+}
+
+/// `exclave keys import` of `secret` (from stdin) as a `key_type` key into `keystore`.
+pub fn import_key(keystore: &Path, key_type: &str, secret: &str) {
+    use std::io::Write;
+    let mut import = exclave()
+        .args(["keys", "import", "--key-type", key_type, "--keystore"])
+        .arg(keystore)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("import");
+    import.stdin.take().expect("stdin").write_all(secret.as_bytes()).expect("secret");
+    assert!(import.wait().expect("import").success(), "keys import failed");
+}
+
+/// Signer processes `ids` in `dir` sharing the `[claims]` table `claims`, each with its own
+/// signing log, all holding //Alice's GRANDPA key and the dev PKI.
+pub fn spawn_signers(dir: &Path, ids: &[&str], claims: &str) -> Vec<Signer> {
+    exclave_signer::tls::DevPki::ensure(dir).expect("pki");
+    let keystore = dir.join("keystore");
+    if !keystore.exists() {
+        import_key(&keystore, "gran", "//Alice");
+    }
+    ids.iter()
+        .map(|id| {
+            let cfg = write_config_with(dir, "", id, claims);
+            let text = std::fs::read_to_string(&cfg).expect("cfg").replace("signing.log", &format!("{id}.log"));
+            std::fs::write(&cfg, text).expect("cfg");
+            Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir)
+        })
+        .collect()
+}
