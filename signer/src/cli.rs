@@ -133,12 +133,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = d.metrics_addr.map(|m| format!("http://{m}")).unwrap_or_else(|| "-".into());
     // A stable line for scripts and tests: where to connect.
     println!("listening: rpc={scheme}://{} metrics={metrics}", d.rpc_addr);
+    println!("audit key: {} (signing log {})", d.engine.audit_key(), opts.signing_log.display());
     if dev {
         print_dev_banner(&opts, &d);
     }
     tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
     tracing::info!("shutting down");
     d.stop();
+    // A clean stop ends the log with a signed checkpoint, so a cut-off tail is detectable.
+    if let Err(e) = d.engine.seal_log().await {
+        tracing::error!(error = %e, "could not write the closing checkpoint");
+    }
     Ok(())
 }
 
