@@ -1,4 +1,6 @@
-//! The command line: `exclave serve` and `exclave keys …`.
+//! The command line: `exclave serve`, `exclave keys …`, `exclave audit …` and `exclave claims …`.
+
+mod audit;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -28,6 +30,9 @@ enum Command {
     /// Manage the keys in a keystore directory.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Verify and read signing logs (for security teams; needs no signer and no keys).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -101,11 +106,12 @@ pub fn init_tracing(json: bool) {
     }
 }
 
-/// Run a command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Run a command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
-        Command::Keys(cmd) => keys(cmd),
+        Command::Serve(args) => serve(args).await.map(|()| 0),
+        Command::Keys(cmd) => keys(cmd).map(|()| 0),
+        Command::Audit(cmd) => tokio::task::spawn_blocking(move || audit::run(cmd)).await?,
     }
 }
 

@@ -8,6 +8,7 @@
 //! `exclave-claims`, the wire API in `exclave-protocol`. Nothing depends on this crate; it is a
 //! library only so its tests and benchmarks can start a signer in-process.
 
+pub mod audit;
 pub mod chain;
 pub mod config;
 pub mod daemon;
