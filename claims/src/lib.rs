@@ -11,6 +11,8 @@
 //!   group-commit writer (one fsync for every batch of concurrent claims).
 //! - `etcd::EtcdStore` (feature `etcd`) keeps claims in an etcd v3 cluster, for several signers
 //!   sharing one validator; each claim is one conditional transaction committed by a quorum.
+//! - [`PruneClaims`] (deleting claims, for an operator's prune; not part of [`ClaimStore`]) and
+//!   [`list_all`] (a whole prefix through [`ClaimStore::list`]'s pages).
 //! - `conformance` (feature `conformance`) is the suite every backend must pass; with `etcd`
 //!   too, `etcd::local_cluster` starts a real local etcd cluster for tests.
 //!
@@ -20,6 +22,7 @@
 mod deadline;
 pub mod embedded;
 mod error;
+pub mod prune;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 
@@ -28,6 +31,7 @@ pub mod conformance;
 
 pub use deadline::WithDeadline;
 pub use error::StoreError;
+pub use prune::{list_all, PruneClaims};
 
 use async_trait::async_trait;
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};

@@ -1,6 +1,7 @@
 //! The command line: `exclave serve`, `exclave keys …`, `exclave audit …` and `exclave claims …`.
 
 mod audit;
+mod claims;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +34,9 @@ enum Command {
     /// Verify and read signing logs (for security teams; needs no signer and no keys).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Export, import and prune claim history (interchange format in docs/audit.md).
+    #[command(subcommand)]
+    Claims(claims::ClaimsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => serve(args).await.map(|()| 0),
         Command::Keys(cmd) => keys(cmd).map(|()| 0),
         Command::Audit(cmd) => tokio::task::spawn_blocking(move || audit::run(cmd)).await?,
+        Command::Claims(cmd) => claims::run(cmd).await,
     }
 }
 

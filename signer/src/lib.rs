@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod http_status;
+pub mod interchange;
 pub mod keystore_dir;
 pub mod metrics;
 pub mod rpc;

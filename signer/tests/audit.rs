@@ -9,56 +9,36 @@
 mod common;
 
 use codec::Decode;
-use common::{babe_header, commitment, current_slot, grandpa_payload, heartbeat, pre_hash, CHAIN};
+use common::{commitment, current_slot, heartbeat, CHAIN};
 use exclave_claims::{embedded::EmbeddedStore, WithDeadline};
-use exclave_policies::{ChainId, Crypto, KeyType, SlotBounds};
+use exclave_policies::KeyType;
 use exclave_protocol::{Bytes, SignContext, SignOutcome, SignRequest, VrfRequest, WireCrypto, WireKeyType};
 use exclave_signer::{
     audit::{self, show::Filter, FindingKind, Report, VerifyOptions},
-    chain::ChainPin,
-    engine::{Engine, EngineSettings},
-    keystore_dir::{KeyPair, KeyRing, KeystoreDir},
-    metrics::Metrics,
-    signing_log::{LogOptions, SigningLog},
+    engine::Engine,
 };
 use std::{path::{Path, PathBuf}, process::Command, sync::Arc, time::Duration};
 
 fn engine(dir: &Path, signer: &str) -> Engine {
-    std::fs::create_dir_all(dir.join("log")).expect("mkdir");
-    let mut ring = KeyRing::default();
-    for (kt, crypto) in [(KeyType::BABE, Crypto::Sr25519), (KeyType::GRANDPA, Crypto::Ed25519), (KeyType::IM_ONLINE, Crypto::Sr25519), (KeyType::BEEFY, Crypto::Ecdsa)] {
-        ring.insert(kt, KeyPair::from_suri(crypto, "//Alice").expect("key"));
-    }
+    std::fs::create_dir_all(dir).expect("mkdir");
     let store = Arc::new(WithDeadline::new(EmbeddedStore::open(&dir.join("claims.redb")).expect("store"), Duration::from_secs(2)));
-    let options = LogOptions { checkpoint_every: 5, ..LogOptions::new(signer) };
-    Engine::new(
-        EngineSettings { signer_id: signer.into(), bounds: SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 }, insecure_dev_seeds: false },
-        ChainPin::Fixed(ChainId(CHAIN)),
-        KeystoreDir::open(&dir.join("keystore")).expect("keystore"),
-        ring,
-        store,
-        SigningLog::open(&dir.join("log").join("signing.log"), options).expect("log"),
-        Metrics::register(&mut prometheus_client::registry::Registry::default()),
-    )
+    common::engine(dir, signer, store)
 }
 
 fn public(kt: KeyType) -> Vec<u8> {
-    let crypto = kt.crypto().expect("supported");
-    KeyPair::from_suri(crypto, "//Alice").expect("key").public()
+    common::alice(kt)
 }
 
-fn request(kt: KeyType, crypto: WireCrypto, message: Vec<u8>, context: SignContext, prehashed: bool) -> SignRequest {
-    SignRequest { chain: Bytes(CHAIN.to_vec()), key_type: WireKeyType(kt.0), crypto, public: Bytes(public(kt)), message: Bytes(message), context, prehashed }
+fn request(kt: KeyType, _crypto: WireCrypto, message: Vec<u8>, context: SignContext, prehashed: bool) -> SignRequest {
+    common::request(kt, message, context, prehashed)
 }
 
 fn prevote(target: u8, round: u64) -> SignRequest {
-    request(KeyType::GRANDPA, WireCrypto::Ed25519, grandpa_payload(false, target, 10, round, 1), SignContext::None, false)
+    common::vote_request(false, target, round)
 }
 
 fn seal(slot: u64, salt: u8) -> SignRequest {
-    let header = babe_header(slot, 7, salt);
-    let context = SignContext::BabeSeal { header: Bytes(codec::Encode::encode(&header)) };
-    request(KeyType::BABE, WireCrypto::Sr25519, pre_hash(&header).to_vec(), context, false)
+    common::seal_request(slot, salt)
 }
 
 /// Every duty kind, repeats (same-data), a conflict (refused) and a VRF signature.

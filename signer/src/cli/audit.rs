@@ -11,7 +11,7 @@ pub enum AuditCommand {
     /// Verify logs: chain, checkpoints, signatures, equivocations across signers. Exits 1 on any finding.
     Verify(VerifyArgs),
     /// Show records, filtered: a table, or JSON lines with --json.
-    Show(ShowArgs),
+    Show(Box<ShowArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -96,7 +96,7 @@ pub struct ShowArgs {
 pub fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
     match cmd {
         AuditCommand::Verify(a) => verify(a),
-        AuditCommand::Show(a) => show(a),
+        AuditCommand::Show(a) => show(*a),
     }
 }
 
