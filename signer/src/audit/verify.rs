@@ -79,6 +79,36 @@ fn process_chunk(lines: &[(Vec<u8>, u64)], jobs: usize) -> Vec<Processed> {
     })
 }
 
+/// Read chunks of lines from `reader`, process each on `jobs` threads and send it on, until
+/// the end of the file or until the receiver is gone.
+fn read_chunks(mut reader: BufReader<std::fs::File>, path: &Path, jobs: usize, tx: &std::sync::mpsc::SyncSender<Result<(Vec<Processed>, u64), AuditError>>) {
+    let mut offset = 0u64;
+    loop {
+        let mut lines = Vec::with_capacity(CHUNK);
+        while lines.len() < CHUNK {
+            let mut buf = Vec::with_capacity(600);
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    lines.push((buf, offset));
+                    offset += n as u64;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(io_err(path)(e)));
+                    return;
+                }
+            }
+        }
+        if lines.is_empty() {
+            return;
+        }
+        let bytes = lines.iter().map(|(l, _)| l.len() as u64).sum();
+        if tx.send(Ok((process_chunk(&lines, jobs), bytes))).is_err() {
+            return;
+        }
+    }
+}
+
 /// Run the audit.
 pub fn verify(opts: &VerifyOptions) -> Result<Report, AuditError> {
     let (sets, skipped) = collect(&opts.inputs)?;
@@ -158,34 +188,26 @@ impl<'a> Chain<'a> {
         report.findings.push(Finding { kind, signer: self.set.signer.clone(), file: self.file.clone(), line: self.line, seq, message });
     }
 
+    /// Read `path` in chunks on a reader thread that also hashes, parses and checks signatures
+    /// (on `jobs` threads), while this thread links the previous chunk.
     #[allow(clippy::too_many_arguments)]
     fn file(&mut self, path: &Path, file_idx: u32, last_file: bool, jobs: usize, report: &mut Report, index: &mut Index, progress: &mut Progress) -> Result<(), AuditError> {
         self.file = path.display().to_string();
         self.line = 0;
-        let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io_err(path))?);
-        let mut offset = 0u64;
-        loop {
-            let mut lines = Vec::with_capacity(CHUNK);
-            while lines.len() < CHUNK {
-                let mut buf = Vec::with_capacity(600);
-                let n = reader.read_until(b'\n', &mut buf).map_err(io_err(path))?;
-                if n == 0 {
-                    break;
+        let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io_err(path))?);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<Processed>, u64), AuditError>>(2);
+        std::thread::scope(|s| {
+            s.spawn(move || read_chunks(reader, path, jobs, &tx));
+            for chunk in rx {
+                let (processed, bytes) = chunk?;
+                for p in processed {
+                    self.line += 1;
+                    self.apply(p, file_idx, last_file, report, index);
                 }
-                lines.push((buf, offset));
-                offset += n as u64;
+                progress.advance(bytes, &self.set.signer, self.summary.records);
             }
-            if lines.is_empty() {
-                break;
-            }
-            let bytes: u64 = lines.iter().map(|(l, _)| l.len() as u64).sum();
-            for p in process_chunk(&lines, jobs) {
-                self.line += 1;
-                self.apply(p, file_idx, last_file, report, index);
-            }
-            progress.advance(bytes, &self.set.signer, self.summary.records);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn apply(&mut self, p: Processed, file_idx: u32, last_file: bool, report: &mut Report, index: &mut Index) {
