@@ -172,24 +172,46 @@ fn breakdown() {
     }
 }
 
+/// CPU seconds (user + system, all threads) this process has used, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime), counted from the state field (field 3).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn main() {
     if std::env::var("AUDIT_BREAKDOWN").is_ok() {
         return breakdown();
     }
-    let n: u64 = std::env::var("AUDIT_RECORDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = std::env::var("AUDIT_KEEP").map(std::path::PathBuf::from).unwrap_or_else(|_| tmp.path().to_path_buf());
-    std::fs::create_dir_all(&dir).expect("dir");
-    let started = Instant::now();
-    generate(&dir, n);
+    let (dir, n) = match std::env::var("AUDIT_VERIFY_ONLY") {
+        // Verify a log generated (and kept) by an earlier run.
+        Ok(dir) => (std::path::PathBuf::from(dir), std::env::var("AUDIT_RECORDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000)),
+        Err(_) => {
+            let n: u64 = std::env::var("AUDIT_RECORDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+            let dir = std::env::var("AUDIT_KEEP").map(std::path::PathBuf::from).unwrap_or_else(|_| tmp.path().to_path_buf());
+            std::fs::create_dir_all(&dir).expect("dir");
+            let started = Instant::now();
+            generate(&dir, n);
+            eprintln!("generated {n} records in {:.1?}", started.elapsed());
+            (dir, n)
+        }
+    };
     let bytes: u64 = std::fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
-    eprintln!("generated {n} records ({} MiB) in {:.1?}", bytes >> 20, started.elapsed());
     let opts = VerifyOptions { inputs: vec![dir.clone()], progress: true, ..Default::default() };
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let report = audit::verify(&opts).expect("verify");
-    let took = started.elapsed();
+    let (took, cpu) = (started.elapsed(), cpu_seconds() - cpu);
     assert!(report.ok, "the generated log must verify: {:?}", &report.findings[..report.findings.len().min(5)]);
     assert_eq!(report.summary.records, n);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("audit verify: {n} records, {} MiB, {cores} threads: {took:.2?} ({:.0} records/s)", bytes >> 20, n as f64 / took.as_secs_f64());
+    println!(
+        "audit verify: {n} records, {} MiB, {cores} threads: {took:.2?} wall ({:.0} records/s), {cpu:.1} CPU-seconds ({:.1} µs of CPU per record); load average at the end: {}",
+        bytes >> 20,
+        n as f64 / took.as_secs_f64(),
+        cpu * 1e6 / n as f64,
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
 }

@@ -7,20 +7,59 @@ use exclave_policies::{classify, payload_hash, Classification, Crypto, KeyType, 
 use exclave_protocol::{SignContext, VrfRequest, WireKeyType};
 use sp_core::{crypto::VrfPublic, ecdsa, ed25519, sr25519, Pair as _};
 
+/// A check that is finished, or an ed25519 signature left for a batch ([`verify_batch`]).
+pub enum Pending {
+    /// Finished: `Ok(())` when it verifies, else why not.
+    Done(Result<(), String>),
+    /// Everything but the ed25519 equation is checked; verify the item (in a batch).
+    Ed25519(ed25519_zebra::batch::Item),
+}
+
+const ED25519_FAILED: &str = "the ed25519 signature does not verify against the public key";
+
 /// Check a record that released a signature. `Ok(())` when it verifies, else why not.
 pub fn check(line: &LogLine) -> Result<(), String> {
+    match check_deferred(line) {
+        Pending::Done(r) => r,
+        Pending::Ed25519(item) => item.verify_single().map_err(|_| ED25519_FAILED.to_string()),
+    }
+}
+
+/// Verify ed25519 items together (about twice as fast as one by one); when the batch fails,
+/// each is verified alone, so every bad signature is still named. Same rules as sp-core's
+/// single verification (ed25519-zebra, ZIP-215).
+pub fn verify_batch(items: Vec<ed25519_zebra::batch::Item>) -> Vec<Result<(), String>> {
+    let mut batch = ed25519_zebra::batch::Verifier::new();
+    for item in &items {
+        batch.queue(item.clone());
+    }
+    if batch.verify(rand::rngs::OsRng).is_ok() {
+        return items.iter().map(|_| Ok(())).collect();
+    }
+    items.into_iter().map(|i| i.verify_single().map_err(|_| ED25519_FAILED.to_string())).collect()
+}
+
+/// Like [`check`], but an ed25519 signature is returned for batch verification.
+pub fn check_deferred(line: &LogLine) -> Pending {
+    match check_inner(line) {
+        Ok(p) => p,
+        Err(e) => Pending::Done(Err(e)),
+    }
+}
+
+fn check_inner(line: &LogLine) -> Result<Pending, String> {
     let signature = unhex(line.signature.as_deref().unwrap_or_default())?;
     let public = unhex(&line.public)?;
     let key_type: WireKeyType = line.key_type.parse().map_err(|e| format!("key type: {e}"))?;
     let key_type = KeyType(key_type.0);
     match line.method.as_str() {
         "sign" => check_sign(line, key_type, &public, &signature),
-        "vrfSign" => check_vrf(line, &public, &signature),
+        "vrfSign" => check_vrf(line, &public, &signature).map(|()| Pending::Done(Ok(()))),
         other => Err(format!("method {other} does not release signatures")),
     }
 }
 
-fn check_sign(line: &LogLine, key_type: KeyType, public: &[u8], signature: &[u8]) -> Result<(), String> {
+fn check_sign(line: &LogLine, key_type: KeyType, public: &[u8], signature: &[u8]) -> Result<Pending, String> {
     let message = unhex(line.message.as_deref().ok_or("no message recorded")?)?;
     if let Some(h) = &line.payload_hash {
         if unhex(h)? != payload_hash(&message) {
@@ -47,8 +86,15 @@ fn check_sign(line: &LogLine, key_type: KeyType, public: &[u8], signature: &[u8]
         Classification::Unclaimed(_) if line.duty.is_some() => return Err("the record names a duty for an unclaimed message".into()),
         _ => {}
     }
+    if crypto == Crypto::Ed25519 {
+        let (Ok(public), Ok(sig)) = (<[u8; 32]>::try_from(public), <[u8; 64]>::try_from(signature)) else {
+            return Err("an ed25519 key is 32 bytes and a signature 64".into());
+        };
+        let item = (ed25519_zebra::VerificationKeyBytes::from(public), ed25519_zebra::Signature::from_bytes(&sig), &message);
+        return Ok(Pending::Ed25519(item.into()));
+    }
     if verify_plain(crypto, public, &message, signature, prehashed) {
-        Ok(())
+        Ok(Pending::Done(Ok(())))
     } else {
         Err(format!("the {crypto} signature does not verify against the public key"))
     }

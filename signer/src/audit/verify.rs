@@ -52,29 +52,50 @@ struct Processed {
     offset: u64,
 }
 
-fn process(raw: &[u8], offset: u64) -> Processed {
+fn process(raw: &[u8], offset: u64) -> (Processed, Option<ed25519_zebra::batch::Item>) {
     let terminated = raw.last() == Some(&b'\n');
     let bytes = if terminated { &raw[..raw.len() - 1] } else { raw };
     let hash = sp_crypto_hashing::blake2_256(bytes);
     let parsed = LogLine::parse(bytes);
-    let (mut sig, mut checkpoint_ok) = (None, false);
+    let (mut sig, mut checkpoint_ok, mut deferred) = (None, false, None);
     if let Ok(line) = &parsed {
         if let Some(cp) = &line.checkpoint {
             checkpoint_ok = unhex32(&line.prev).is_ok_and(|prev| verify_checkpoint(cp, line.seq, &prev));
         } else if line.released() {
-            sig = Some(sigcheck::check(line));
+            match sigcheck::check_deferred(line) {
+                sigcheck::Pending::Done(r) => sig = Some(r),
+                sigcheck::Pending::Ed25519(item) => deferred = Some(item),
+            }
         }
     }
-    Processed { hash, parsed, sig, checkpoint_ok, terminated, offset }
+    (Processed { hash, parsed, sig, checkpoint_ok, terminated, offset }, deferred)
+}
+
+/// Process lines on this thread; ed25519 signatures are verified in one batch at the end.
+fn process_part(lines: &[(Vec<u8>, u64)]) -> Vec<Processed> {
+    let mut out = Vec::with_capacity(lines.len());
+    let (mut items, mut at) = (Vec::new(), Vec::new());
+    for (l, o) in lines {
+        let (p, item) = process(l, *o);
+        if let Some(item) = item {
+            items.push(item);
+            at.push(out.len());
+        }
+        out.push(p);
+    }
+    for (i, r) in at.into_iter().zip(sigcheck::verify_batch(items)) {
+        out[i].sig = Some(r);
+    }
+    out
 }
 
 fn process_chunk(lines: &[(Vec<u8>, u64)], jobs: usize) -> Vec<Processed> {
     if jobs <= 1 || lines.len() < 64 {
-        return lines.iter().map(|(l, o)| process(l, *o)).collect();
+        return process_part(lines);
     }
     let per = lines.len().div_ceil(jobs);
     std::thread::scope(|s| {
-        let handles: Vec<_> = lines.chunks(per).map(|part| s.spawn(move || part.iter().map(|(l, o)| process(l, *o)).collect::<Vec<_>>())).collect();
+        let handles: Vec<_> = lines.chunks(per).map(|part| s.spawn(move || process_part(part))).collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     })
 }
