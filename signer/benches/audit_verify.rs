@@ -70,7 +70,7 @@ fn record(keys: &Keys, i: u64) -> LogEntry {
         return e;
     }
     match i % 3 {
-        0 if slot % 50 == 0 => {
+        0 if slot.checked_rem(50) == Some(0) => {
             use codec::Encode;
             let pre = sp_consensus_babe::digests::PreDigest::SecondaryPlain(sp_consensus_babe::digests::SecondaryPlainPreDigest { authority_index: 0, slot: slot.into() });
             let header = sp_runtime::generic::Header::<u32, sp_runtime::traits::BlakeTwo256>::new(

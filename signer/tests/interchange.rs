@@ -220,3 +220,43 @@ async fn a_claim_racing_a_prune_is_refused_by_the_watermark_re_read() {
     assert!(store.pending.lock().is_none(), "the prune ran inside the claim");
     assert!(inner.get(&key).await.expect("get").is_some_and(|r| r.claimer == "signer-a/node-2"), "the claim was inserted (and withheld)");
 }
+
+fn exclave(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_exclave")).args(args).output().expect("run exclave")
+}
+
+/// The CLI end to end: export from one embedded store, import into another, refuse another
+/// chain, and a dry-run prune; exit codes and messages as documented in docs/audit.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_cli_export_import_prune() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b, file) = (dir.path().join("a.redb"), dir.path().join("b.redb"), dir.path().join("claims.json"));
+    {
+        let store = embedded(&a);
+        let e = common::engine(&dir.path().join("a"), "signer-a", store.clone());
+        for round in 1..=3 {
+            e.sign("node-1", vote_request(false, 1, round)).await.expect("prevote");
+        }
+    }
+    let chain = format!("0x{}", hex::encode(CHAIN));
+    let (a, b, file) = (a.to_str().expect("utf8"), b.to_str().expect("utf8"), file.to_str().expect("utf8"));
+    // The engine's store may take a moment to release its file lock.
+    let mut out = exclave(&["claims", "export", "--embedded", a, "--chain", &chain, "-o", file]);
+    for _ in 0..50 {
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        out = exclave(&["claims", "export", "--embedded", a, "--chain", &chain, "-o", file]);
+    }
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exported 3 claim(s) of 1 key(s)"));
+    let wrong = exclave(&["claims", "import", file, "--embedded", b, "--chain", &format!("0x{}", hex::encode([9u8; 32]))]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("refusing to import"), "{}", String::from_utf8_lossy(&wrong.stderr));
+    let ok = exclave(&["claims", "import", file, "--embedded", b, "--chain", &chain]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("3 claim(s) inserted"), "{}", String::from_utf8_lossy(&ok.stdout));
+    let dry = exclave(&["claims", "prune", "--embedded", b, "--chain", &chain, "--below", "grandpa_vote=1,3", "--dry-run"]);
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("would delete 2 of 3 claim(s)"), "{}", String::from_utf8_lossy(&dry.stdout));
+}
