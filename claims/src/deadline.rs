@@ -18,6 +18,11 @@ impl<S: ClaimStore> WithDeadline<S> {
         Self { inner, deadline }
     }
 
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
     /// The deadline in force.
     pub fn deadline(&self) -> Duration {
         self.deadline

@@ -24,6 +24,7 @@ const MAX_BATCH: usize = 4096;
 enum WriteOp {
     Claim { key: Vec<u8>, value: Vec<u8>, reply: oneshot::Sender<Result<ClaimOutcome, StoreError>> },
     Raise { key: Vec<u8>, to: Position, reply: oneshot::Sender<Result<Position, StoreError>> },
+    Delete { keys: Vec<Vec<u8>>, reply: oneshot::Sender<Result<(), StoreError>> },
 }
 
 /// The embedded, single-process claim store.
@@ -93,6 +94,7 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<WriteOp>) {
 enum Pending {
     Claim(oneshot::Sender<Result<ClaimOutcome, StoreError>>, Result<ClaimOutcome, StoreError>),
     Raise(oneshot::Sender<Result<Position, StoreError>>, Result<Position, StoreError>),
+    Delete(oneshot::Sender<Result<(), StoreError>>),
 }
 
 fn commit_batch(db: &Database, batch: Vec<WriteOp>) {
@@ -104,6 +106,7 @@ fn commit_batch(db: &Database, batch: Vec<WriteOp>) {
         match p {
             Pending::Claim(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
             Pending::Raise(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
+            Pending::Delete(tx) => drop(tx.send(committed.as_ref().map(drop).map_err(unavailable))),
         }
     }
 }
@@ -133,10 +136,24 @@ fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>) -> Resu
                     marks.insert(key.as_slice(), next).map_err(|e| e.to_string())?;
                     pending.push(Pending::Raise(reply, Ok(next)));
                 }
+                WriteOp::Delete { keys, reply } => {
+                    for key in keys {
+                        claims.remove(key.as_slice()).map_err(|e| e.to_string())?;
+                    }
+                    pending.push(Pending::Delete(reply));
+                }
             }
         }
     }
     txn.commit().map_err(|e| e.to_string())
+}
+
+#[async_trait]
+impl crate::PruneClaims for EmbeddedStore {
+    async fn delete_claims(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(WriteOp::Delete { keys: keys.to_vec(), reply }, rx).await
+    }
 }
 
 #[async_trait]

@@ -13,6 +13,8 @@
 //!   sharing one validator; each claim is one conditional transaction committed by a quorum.
 //! - `tikv::TikvStore` (feature `tikv`) keeps claims in a TiKV cluster through the raw API's
 //!   atomic compare-and-swap, for the same purpose.
+//! - [`PruneClaims`] (deleting claims, for an operator's prune; not part of [`ClaimStore`]) and
+//!   [`list_all`] (a whole prefix through [`ClaimStore::list`]'s pages).
 //! - `conformance` (feature `conformance`) is the suite every backend must pass; with `etcd`
 //!   too, `etcd::local_cluster` starts a real local etcd cluster for tests.
 //!
@@ -22,6 +24,7 @@
 mod deadline;
 pub mod embedded;
 mod error;
+pub mod prune;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 #[cfg(feature = "tikv")]
@@ -32,6 +35,7 @@ pub mod conformance;
 
 pub use deadline::WithDeadline;
 pub use error::StoreError;
+pub use prune::{list_all, PruneClaims};
 
 use async_trait::async_trait;
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};

@@ -166,6 +166,16 @@ impl DutyKind {
         }
     }
 
+    fn from_tag(tag: u8) -> Option<Self> {
+        Some(match tag {
+            1 => DutyKind::BabeSeal,
+            2 => DutyKind::GrandpaVote,
+            3 => DutyKind::Heartbeat,
+            4 => DutyKind::BeefyVote,
+            _ => return None,
+        })
+    }
+
     /// A short stable name, used in metrics labels and logs.
     pub fn name(self) -> &'static str {
         match self {
@@ -271,6 +281,35 @@ impl ClaimKey {
         key_prefix(&mut out, &self.chain, self.key_type, &self.public, self.duty.kind());
         out.extend_from_slice(&self.duty.coordinates());
         out
+    }
+
+    /// Decode [`ClaimKey::to_bytes`] (for listing and interchange). The BABE authority index
+    /// is not in the key and comes back as 0. `None` for anything that is not exactly a key.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let rest = bytes.strip_prefix(CLAIM_PREFIX)?;
+        let (chain, rest) = rest.split_first_chunk::<32>()?;
+        let (key_type, rest) = rest.split_first_chunk::<4>()?;
+        let (len, rest) = rest.split_first()?;
+        let (public, rest) = rest.split_at_checked(usize::from(*len))?;
+        let (kind, c) = rest.split_first()?;
+        let be8 = |b: &[u8]| b.try_into().ok().map(u64::from_be_bytes);
+        let be4 = |b: &[u8]| b.try_into().ok().map(u32::from_be_bytes);
+        let duty = match (DutyKind::from_tag(*kind)?, c.len()) {
+            (DutyKind::BabeSeal, 8) => Duty::BabeSeal { slot: be8(c)?, authority_index: 0 },
+            (DutyKind::GrandpaVote, 17) => {
+                let stage = match c[16] {
+                    0 => crate::GrandpaStage::Prevote,
+                    1 => crate::GrandpaStage::Precommit,
+                    2 => crate::GrandpaStage::PrimaryPropose,
+                    _ => return None,
+                };
+                Duty::GrandpaVote { set_id: be8(&c[..8])?, round: be8(&c[8..16])?, stage }
+            }
+            (DutyKind::Heartbeat, 4) => Duty::Heartbeat { session_index: be4(c)? },
+            (DutyKind::BeefyVote, 12) => Duty::BeefyVote { set_id: be8(&c[..8])?, block_number: be4(&c[8..])? },
+            _ => return None,
+        };
+        Some(ClaimKey { chain: ChainId(*chain), key_type: KeyType(*key_type), public: public.to_vec(), duty })
     }
 
     /// The watermark that governs this claim.

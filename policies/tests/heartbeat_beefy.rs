@@ -244,6 +244,14 @@ fn claim_keys_are_distinct() {
                     let k = key(chain, key_type, public, duty);
                     let bytes = k.to_bytes();
                     assert!(bytes.starts_with(CLAIM_PREFIX));
+                    let back = ClaimKey::from_bytes(&bytes).expect("decodes");
+                    let unindexed = match duty {
+                        Duty::BabeSeal { slot, .. } => Duty::BabeSeal { slot, authority_index: 0 },
+                        other => other,
+                    };
+                    assert_eq!(back, ClaimKey { duty: unindexed, ..k.clone() }, "from_bytes inverts to_bytes");
+                    assert_eq!(ClaimKey::from_bytes(&bytes[..bytes.len() - 1]), None, "a cut key is not a key");
+                    assert_eq!(ClaimKey::from_bytes(&[bytes.as_slice(), &[0]].concat()), None, "trailing bytes");
                     if let Some(prev) = seen.insert(bytes, k.clone()) {
                         panic!("{prev:?} and {k:?} share a claim key");
                     }

@@ -1,4 +1,7 @@
-//! The command line: `exclave serve` and `exclave keys …`.
+//! The command line: `exclave serve`, `exclave keys …`, `exclave audit …` and `exclave claims …`.
+
+mod audit;
+mod claims;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -28,6 +31,12 @@ enum Command {
     /// Manage the keys in a keystore directory.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Verify and read signing logs (for security teams; needs no signer and no keys).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Export, import and prune claim history (interchange format in docs/audit.md).
+    #[command(subcommand)]
+    Claims(claims::ClaimsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -101,11 +110,13 @@ pub fn init_tracing(json: bool) {
     }
 }
 
-/// Run a command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Run a command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
-        Command::Keys(cmd) => keys(cmd),
+        Command::Serve(args) => serve(args).await.map(|()| 0),
+        Command::Keys(cmd) => keys(cmd).map(|()| 0),
+        Command::Audit(cmd) => tokio::task::spawn_blocking(move || audit::run(cmd)).await?,
+        Command::Claims(cmd) => claims::run(cmd).await,
     }
 }
 
@@ -133,12 +144,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = d.metrics_addr.map(|m| format!("http://{m}")).unwrap_or_else(|| "-".into());
     // A stable line for scripts and tests: where to connect.
     println!("listening: rpc={scheme}://{} metrics={metrics}", d.rpc_addr);
+    println!("audit key: {} (signing log {})", d.engine.audit_key(), opts.signing_log.display());
     if dev {
         print_dev_banner(&opts, &d);
     }
     tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
     tracing::info!("shutting down");
     d.stop();
+    // A clean stop ends the log with a signed checkpoint, so a cut-off tail is detectable.
+    if let Err(e) = d.engine.seal_log().await {
+        tracing::error!(error = %e, "could not write the closing checkpoint");
+    }
     Ok(())
 }
 

@@ -24,6 +24,42 @@ pub struct Config {
     pub babe: BabeConfig,
     /// The claim store.
     pub claims: ClaimsConfig,
+    /// Signing-log checkpoints and rotation.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// Signing-log checkpoints (signed with the audit key) and rotation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// A checkpoint after this many records.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// A checkpoint at most this many milliseconds after an unattested record.
+    #[serde(default = "default_checkpoint_interval_ms")]
+    pub checkpoint_interval_ms: u64,
+    /// Rotate the active log file once it reaches this many bytes (the chain continues).
+    #[serde(default = "default_rotate_bytes")]
+    pub rotate_bytes: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { checkpoint_every: default_checkpoint_every(), checkpoint_interval_ms: default_checkpoint_interval_ms(), rotate_bytes: default_rotate_bytes() }
+    }
+}
+
+fn default_checkpoint_every() -> u64 {
+    1000
+}
+
+fn default_checkpoint_interval_ms() -> u64 {
+    10_000
+}
+
+fn default_rotate_bytes() -> u64 {
+    256 << 20
 }
 
 /// The JSON-RPC listener.
@@ -191,6 +227,9 @@ impl Config {
         }
         if self.babe.slot_duration_ms == 0 {
             return Err(ConfigError::Invalid("babe.slot_duration_ms must be > 0".into()));
+        }
+        if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_ms == 0 || self.audit.rotate_bytes < 4096 {
+            return Err(ConfigError::Invalid("audit.checkpoint_every and audit.checkpoint_interval_ms must be > 0 and audit.rotate_bytes at least 4096".into()));
         }
         if self.claims.deadline_ms == 0 {
             return Err(ConfigError::Invalid("claims.deadline_ms must be > 0".into()));

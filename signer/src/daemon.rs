@@ -8,7 +8,7 @@ use crate::{
     metrics::Metrics,
     rpc::Rpc,
     server::{self, RpcServer, Transport},
-    signing_log::SigningLog,
+    signing_log::{LogOptions, SigningLog},
     tls::DevPki,
 };
 use exclave_claims::{embedded::EmbeddedStore, ClaimStore, WithDeadline};
@@ -57,6 +57,8 @@ pub struct DaemonOptions {
     pub keystore_dir: PathBuf,
     /// Signing log file.
     pub signing_log: PathBuf,
+    /// Checkpoints and rotation of the signing log (its signer id is set from `signer_id`).
+    pub log_options: LogOptions,
     /// The claim store.
     pub store: StoreOptions,
     /// Deadline for every store call.
@@ -107,7 +109,7 @@ pub enum DaemonError {
 }
 
 /// The TiKV store's settings from the `[claims]` table.
-fn tikv_config(c: &crate::config::ClaimsConfig) -> exclave_claims::tikv::TikvConfig {
+pub fn tikv_config(c: &crate::config::ClaimsConfig) -> exclave_claims::tikv::TikvConfig {
     let mut tikv = exclave_claims::tikv::TikvConfig::new(c.endpoints.clone());
     tikv.keyspace = c.keyspace.clone();
     tikv.tls = c.tls.as_ref().map(|t| exclave_claims::tikv::TikvTls { ca: t.ca.clone(), cert: t.cert.clone(), key: t.key.clone() });
@@ -127,6 +129,12 @@ impl DaemonOptions {
             data_dir: None,
             keystore_dir: c.keystore_dir.clone(),
             signing_log: c.signing_log.clone(),
+            log_options: LogOptions {
+                checkpoint_every: c.audit.checkpoint_every,
+                checkpoint_interval: Duration::from_millis(c.audit.checkpoint_interval_ms),
+                rotate_bytes: c.audit.rotate_bytes,
+                ..LogOptions::new(c.signer_id.clone())
+            },
             store: match c.claims.backend {
                 crate::config::Backend::Embedded => StoreOptions::Embedded(c.claims.path.clone().unwrap_or_default()),
                 crate::config::Backend::Etcd => {
@@ -170,6 +178,7 @@ impl DaemonOptions {
             chain,
             keystore_dir: data_dir.join("keystore"),
             signing_log: data_dir.join("signing.log"),
+            log_options: LogOptions::new("dev-signer"),
             store: StoreOptions::Embedded(data_dir.join("claims.redb")),
             data_dir: Some(data_dir),
             store_deadline: Duration::from_secs(2),
@@ -246,7 +255,8 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
             Arc::new(store)
         }
     };
-    let log = SigningLog::open(&opts.signing_log)?;
+    let log = SigningLog::open(&opts.signing_log, LogOptions { signer_id: opts.signer_id.clone(), ..opts.log_options.clone() })?;
+    tracing::info!(audit_key = %log.audit_key(), log = %opts.signing_log.display(), "signing log open");
     let chain = match (opts.chain, &opts.data_dir) {
         (Some(c), _) => ChainPin::Fixed(c),
         (None, Some(dir)) => ChainPin::first_use(dir.join("chain"))?,

@@ -132,6 +132,7 @@ impl Engine {
             duty: trace.duty.and_then(|d| serde_json::to_value(d).ok()),
             payload_hash: trace.payload_hash.map(hex::encode),
             message: Some(hex::encode(&req.message.0)),
+            prehashed: req.prehashed,
             preimage: trace.preimage.take(),
             ..self.entry(client, "sign", &req.key_type.to_string(), &req.public)
         };
@@ -216,8 +217,29 @@ impl Engine {
             Err(e) => self.reread_after_ambiguity(&key, &record, &e).await?,
         };
         match existing {
-            None => Ok(SignResponse { signature: record.signature.into(), outcome: SignOutcome::Signed }),
+            None => {
+                self.recheck_watermark(&key, position).await?;
+                Ok(SignResponse { signature: record.signature.into(), outcome: SignOutcome::Signed })
+            }
             Some(rec) => conclude(verdict(Some(&rec), &hash, position, watermark)),
+        }
+    }
+
+    /// After a fresh claim, read the watermark again: an import or a prune may have raised it
+    /// (and deleted claims below it) after the first read. Prune raises before it deletes, and
+    /// the stores are linearizable, so a claim inserted after a deletion sees the raised
+    /// watermark here and is never released (docs/claims.md, "Watermarks").
+    async fn recheck_watermark(&self, key: &ClaimKey, position: exclave_policies::Position) -> Result<(), ExclaveError> {
+        match self.store.watermark(&key.watermark_key()).await {
+            Ok(Some(w)) if position <= w => {
+                tracing::warn!(duty = %key.duty, ?position, watermark = ?w, "watermark raised during the claim; signature withheld");
+                Err(refusal_error(Refusal::BelowWatermark { position, watermark: w }))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(err(
+                ErrorKind::StoreUnavailable,
+                format!("re-reading the watermark after the claim: {e}; nothing was signed"),
+            )),
         }
     }
 
@@ -256,7 +278,12 @@ impl Engine {
             preimage: serde_json::to_value(&req).ok(),
             ..self.entry(client, "vrfSign", &req.key_type.to_string(), &req.public)
         };
-        let result = self.finish(entry, result, |r| Some(&r.proof), |_| false).await;
+        // The log keeps pre-output ++ proof, so a verifier can check the VRF signature.
+        let result = result.map(|r| {
+            let both = Bytes([r.pre_output.0.as_slice(), r.proof.0.as_slice()].concat());
+            (r, both)
+        });
+        let result = self.finish(entry, result, |(_, both)| Some(both), |_| false).await.map(|(r, _)| r);
         self.count("vrfSign", req.key_type.to_string(), "vrf", &result, |_| false);
         self.metrics.sign_seconds.observe(start.elapsed().as_secs_f64());
         result
@@ -335,6 +362,7 @@ impl Engine {
             decision: Decision::Error,
             payload_hash: None,
             message: None,
+            prehashed: false,
             preimage: None,
             signature: None,
             reason: None,
@@ -437,6 +465,16 @@ impl Engine {
             return Err("no keys loaded".into());
         }
         self.store.ping().await.map_err(|e| e.to_string())
+    }
+
+    /// Write the signing log's closing checkpoint (clean shutdown).
+    pub async fn seal_log(&self) -> Result<(), crate::signing_log::LogError> {
+        self.log.seal().await
+    }
+
+    /// The signing log's audit public key (hex).
+    pub fn audit_key(&self) -> &str {
+        self.log.audit_key()
     }
 
     /// The chain this engine serves, if pinned.

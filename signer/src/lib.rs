@@ -8,11 +8,13 @@
 //! `exclave-claims`, the wire API in `exclave-protocol`. Nothing depends on this crate; it is a
 //! library only so its tests and benchmarks can start a signer in-process.
 
+pub mod audit;
 pub mod chain;
 pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod http_status;
+pub mod interchange;
 pub mod keystore_dir;
 pub mod metrics;
 pub mod rpc;

@@ -9,5 +9,7 @@ fn main() -> anyhow::Result<()> {
     let args = cli::Cli::parse();
     cli::init_tracing(args.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
-    runtime.block_on(cli::run(args))
+    let code = runtime.block_on(cli::run(args))?;
+    drop(runtime);
+    std::process::exit(code)
 }

@@ -1,21 +1,31 @@
-//! The signing log: one JSON line per decision, each carrying the hash of the line before it.
+//! The signing log: one JSON line per decision, each carrying the hash of the line before it,
+//! with periodic checkpoints signed by the signer's audit key.
 //!
 //! A record is appended, and fdatasync'd, before the signer replies: a signature that reached a
 //! node is always in the log. Appends are batched by a writer thread (one fdatasync per batch).
 //! `prev` is blake2_256 of the previous line's bytes (without its newline); the first line of a
-//! new log has `prev` = 32 zero bytes. Verification tools build on exactly this (see docs/audit).
+//! new log has `prev` = 32 zero bytes. Checkpoint lines (`checkpoint`, see [`checkpoint`]) are
+//! chained like records and written at start, every [`LogOptions::checkpoint_every`] records or
+//! [`LogOptions::checkpoint_interval`], before a rotation and at a clean stop. Rotation renames
+//! the active file to `<log>.<first seq>` and the chain continues in a new file. The format and
+//! the verifier (`exclave audit verify`, [`crate::audit`]) are described in docs/audit.md.
+//!
+//! Not for: deciding anything (the engine does) or hiding a failure: a failed write is an error
+//! the engine turns into a withheld reply.
+
+pub mod checkpoint;
+pub mod writer;
 
 use serde::Serialize;
 use std::{
-    fs::{File, OpenOptions},
-    io::{Read, Seek, SeekFrom, Write},
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
+    time::Duration,
 };
 use tokio::sync::{mpsc, oneshot};
+use writer::ChainWriter;
 
 /// What became of a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Decision {
     /// Signed under a new claim (or unclaimed signing).
@@ -26,6 +36,18 @@ pub enum Decision {
     Refused,
     /// No usable answer from the store, or an internal failure: nothing was signed.
     Error,
+}
+
+impl Decision {
+    /// The name used in the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Signed => "signed",
+            Decision::SameData => "same-data",
+            Decision::Refused => "refused",
+            Decision::Error => "error",
+        }
+    }
 }
 
 /// One decision, as logged. Fields other than `seq` and `prev` are filled by the engine.
@@ -57,10 +79,13 @@ pub struct LogEntry {
     /// The exact message, hex (so a verifier can check the signature).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The message is a 32-byte prehash (`ecdsa_sign_prehashed`, BEEFY votes).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prehashed: bool,
     /// The pre-image the message was derived from (header, commitment or VRF inputs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preimage: Option<serde_json::Value>,
-    /// The signature returned, hex.
+    /// The signature returned, hex (for `vrfSign`: the 32-byte pre-output then the 64-byte proof).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
     /// Why it was refused or failed.
@@ -68,12 +93,24 @@ pub struct LogEntry {
     pub reason: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Line<'a> {
-    seq: u64,
-    prev: String,
-    #[serde(flatten)]
-    entry: &'a LogEntry,
+/// How the log writes checkpoints and rotates.
+#[derive(Clone, Debug)]
+pub struct LogOptions {
+    /// The signer id named in checkpoints.
+    pub signer_id: String,
+    /// A checkpoint after this many records.
+    pub checkpoint_every: u64,
+    /// A checkpoint at most this long after an unattested record.
+    pub checkpoint_interval: Duration,
+    /// Rotate the active file once it is this large.
+    pub rotate_bytes: u64,
+}
+
+impl LogOptions {
+    /// Defaults: a checkpoint every 1000 records or 10 s, rotation at 256 MiB.
+    pub fn new(signer_id: impl Into<String>) -> Self {
+        Self { signer_id: signer_id.into(), checkpoint_every: 1000, checkpoint_interval: Duration::from_secs(10), rotate_bytes: 256 << 20 }
+    }
 }
 
 /// Why the log could not be written.
@@ -94,37 +131,67 @@ pub enum LogError {
 
 type Reply = oneshot::Sender<Result<(), String>>;
 
+enum Msg {
+    Append(Box<LogEntry>, Reply),
+    Seal(Reply),
+    Tick,
+}
+
 /// A handle to the log; cheap to clone.
 #[derive(Clone)]
 pub struct SigningLog {
-    tx: mpsc::Sender<(LogEntry, Reply)>,
+    tx: mpsc::Sender<Msg>,
     path: PathBuf,
-}
-
-struct Tail {
-    seq: u64,
-    prev: [u8; 32],
+    audit_key: String,
 }
 
 impl SigningLog {
-    /// Open (or create, mode 0600) the log and continue its chain.
-    pub fn open(path: &Path) -> Result<Self, LogError> {
+    /// Open (or create, mode 0600) the log, load or create the audit key beside it, continue
+    /// the chain and write a `start` checkpoint.
+    pub fn open(path: &Path, options: LogOptions) -> Result<Self, LogError> {
         let io = |source| LogError::Io { path: path.display().to_string(), source };
-        let mut file = OpenOptions::new().create(true).read(true).append(true).mode(0o600).open(path).map_err(io)?;
-        let tail = read_tail(&mut file).map_err(io)?;
+        let (key, created) = checkpoint::AuditKey::load_or_create(path).map_err(io)?;
+        let audit_key = key.public_hex();
+        if created {
+            tracing::info!(audit_key = %audit_key, public_file = %checkpoint::public_path(path).display(), "audit key generated: keep a copy of the public key off this host");
+        }
+        let interval = options.checkpoint_interval;
+        let writer = ChainWriter::open(path, key, options).map_err(io)?;
         let (tx, rx) = mpsc::channel(8192);
         let p = path.to_path_buf();
+        std::thread::Builder::new().name("exclave-signing-log".into()).spawn(move || run(writer, rx, &p)).map_err(io)?;
+        let weak = tx.downgrade();
         std::thread::Builder::new()
-            .name("exclave-signing-log".into())
-            .spawn(move || writer(file, tail, rx, &p))
+            .name("exclave-log-ticker".into())
+            .spawn(move || loop {
+                std::thread::sleep(interval.min(Duration::from_secs(1)));
+                match weak.upgrade() {
+                    Some(tx) if tx.blocking_send(Msg::Tick).is_ok() => {}
+                    _ => break,
+                }
+            })
             .map_err(io)?;
-        Ok(Self { tx, path: path.to_path_buf() })
+        Ok(Self { tx, path: path.to_path_buf(), audit_key })
+    }
+
+    /// The audit public key (hex).
+    pub fn audit_key(&self) -> &str {
+        &self.audit_key
     }
 
     /// Append a record; returns once it is written and fdatasync'd.
     pub async fn append(&self, entry: LogEntry) -> Result<(), LogError> {
+        self.call(|reply| Msg::Append(Box::new(entry), reply)).await
+    }
+
+    /// Write a `stop` checkpoint (clean shutdown); appends after it remain possible.
+    pub async fn seal(&self) -> Result<(), LogError> {
+        self.call(Msg::Seal).await
+    }
+
+    async fn call(&self, msg: impl FnOnce(Reply) -> Msg) -> Result<(), LogError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send((entry, reply)).await.map_err(|_| LogError::Stopped)?;
+        self.tx.send(msg(reply)).await.map_err(|_| LogError::Stopped)?;
         rx.await.map_err(|_| LogError::Stopped)?.map_err(|e| LogError::Io {
             path: self.path.display().to_string(),
             source: std::io::Error::other(e),
@@ -132,64 +199,36 @@ impl SigningLog {
     }
 }
 
-/// Find the last line's sequence number and hash. A torn last line (no newline, left by a
-/// crash mid-write) is terminated so the next record starts on its own line; it stays in the
-/// chain as written, for the verifier to flag.
-fn read_tail(file: &mut File) -> std::io::Result<Tail> {
-    let len = file.seek(SeekFrom::End(0))?;
-    if len == 0 {
-        return Ok(Tail { seq: 0, prev: [0; 32] });
-    }
-    let start = len.saturating_sub(1 << 20);
-    file.seek(SeekFrom::Start(start))?;
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf)?;
-    if buf.last() != Some(&b'\n') {
-        file.write_all(b"\n")?;
-        file.sync_data()?;
-    } else {
-        buf.pop();
-    }
-    let last = buf.rsplit(|b| *b == b'\n').next().unwrap_or_default();
-    // The sequence continues from the last record that parses (a torn line has none).
-    let seq = buf
-        .rsplit(|b| *b == b'\n')
-        .find_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok()?.get("seq")?.as_u64())
-        .unwrap_or(0);
-    Ok(Tail { seq, prev: sp_crypto_hashing::blake2_256(last) })
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-fn writer(mut file: File, mut tail: Tail, mut rx: mpsc::Receiver<(LogEntry, Reply)>, path: &Path) {
+fn run(mut writer: ChainWriter, mut rx: mpsc::Receiver<Msg>, path: &Path) {
+    let report = |e: std::io::Error| {
+        tracing::error!(path = %path.display(), error = %e, "signing log write failed");
+        e.to_string()
+    };
     while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while let Ok(next) = rx.try_recv() {
-            batch.push(next);
-            if batch.len() >= 4096 {
-                break;
+        let mut batch = Vec::new();
+        let mut seals = Vec::new();
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Append(entry, reply) => batch.push((entry, reply)),
+                Msg::Seal(reply) => seals.push(reply),
+                Msg::Tick => {}
+            }
+            if batch.len() < 4096 {
+                next = rx.try_recv().ok();
             }
         }
-        let mut buf = Vec::with_capacity(batch.len() * 512);
-        for (entry, _) in &batch {
-            tail.seq += 1;
-            let line = Line { seq: tail.seq, prev: hex::encode(tail.prev), entry };
-            let bytes = serde_json::to_vec(&line).unwrap_or_default();
-            tail.prev = sp_crypto_hashing::blake2_256(&bytes);
-            buf.extend_from_slice(&bytes);
-            buf.push(b'\n');
-        }
-        let result = file.write_all(&buf).and_then(|()| file.sync_data()).map_err(|e| {
-            tracing::error!(path = %path.display(), error = %e, "signing log write failed");
-            e.to_string()
-        });
-        if result.is_err() {
-            // Part of the batch may have reached the file: continue the chain from what is there.
-            match read_tail(&mut file) {
-                Ok(t) => tail = t,
-                Err(e) => tracing::error!(path = %path.display(), error = %e, "cannot re-read the signing log tail"),
-            }
-        }
+        let entries: Vec<&LogEntry> = batch.iter().map(|(e, _)| e.as_ref()).collect();
+        let result = if entries.is_empty() { writer.tick().map_err(report) } else { writer.append(&entries).map_err(report) };
         for (_, reply) in batch {
             let _ = reply.send(result.clone());
+        }
+        for reply in seals {
+            let _ = reply.send(writer.seal().map_err(report));
         }
     }
 }
@@ -197,6 +236,7 @@ fn writer(mut file: File, mut tail: Tail, mut rx: mpsc::Receiver<(LogEntry, Repl
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn entry(n: u64) -> LogEntry {
         LogEntry {
@@ -211,6 +251,7 @@ mod tests {
             decision: Decision::Signed,
             payload_hash: None,
             message: None,
+            prehashed: false,
             preimage: None,
             signature: None,
             reason: None,
@@ -221,46 +262,88 @@ mod tests {
         std::fs::read_to_string(path).expect("read").lines().map(str::to_owned).collect()
     }
 
+    fn json(line: &str) -> serde_json::Value {
+        serde_json::from_str(line).expect("json")
+    }
+
+    /// Every line links to the one before it; a torn line carries no link of its own.
     fn assert_chained(lines: &[String]) {
-        let first: serde_json::Value = serde_json::from_str(&lines[0]).expect("json");
-        assert_eq!(first["prev"], hex::encode([0u8; 32]));
+        assert_eq!(json(&lines[0])["prev"], hex::encode([0u8; 32]));
         for w in lines.windows(2) {
-            // A torn line carries no link of its own; the line after it links to it.
             let Ok(next) = serde_json::from_str::<serde_json::Value>(&w[1]) else { continue };
             assert_eq!(next["prev"], hex::encode(sp_crypto_hashing::blake2_256(w[0].as_bytes())));
         }
+    }
+
+    fn record_seqs(lines: &[String]) -> Vec<u64> {
+        lines.iter().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|v| v.get("checkpoint").is_none()).map(|v| v["seq"].as_u64().expect("seq")).collect()
     }
 
     #[tokio::test]
     async fn chain_continues_across_reopen_and_over_a_torn_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("signing.log");
-        let log = SigningLog::open(&path).expect("open");
+        let log = SigningLog::open(&path, LogOptions::new("s")).expect("open");
         for n in 0..3 {
             log.append(entry(n)).await.expect("append");
         }
+        log.seal().await.expect("seal");
         drop(log);
-        let log = SigningLog::open(&path).expect("reopen");
+        let log = SigningLog::open(&path, LogOptions::new("s")).expect("reopen");
         log.append(entry(3)).await.expect("append");
         drop(log);
         let l = lines(&path);
-        assert_eq!(l.len(), 4);
+        // start, 3 records, stop, start, 1 record.
+        assert_eq!(l.len(), 7);
         assert_chained(&l);
-        let seqs: Vec<u64> = l.iter().map(|x| serde_json::from_str::<serde_json::Value>(x).expect("json")["seq"].as_u64().expect("seq")).collect();
-        assert_eq!(seqs, vec![1, 2, 3, 4]);
+        assert_eq!(record_seqs(&l), vec![2, 3, 4, 7]);
+        let kinds: Vec<String> = l.iter().map(|x| json(x)["checkpoint"]["reason"].as_str().unwrap_or("-").to_string()).collect();
+        assert_eq!(kinds, ["start", "-", "-", "-", "stop", "start", "-"]);
+        assert_eq!(json(&l[5])["checkpoint"]["records"], 3);
 
         // A crash mid-write leaves a torn line: it is terminated and the chain links over it.
-        std::fs::OpenOptions::new().append(true).open(&path).expect("open").write_all(b"{\"seq\":5,\"pr").expect("tear");
-        let log = SigningLog::open(&path).expect("reopen after tear");
+        std::fs::OpenOptions::new().append(true).open(&path).expect("open").write_all(b"{\"seq\":8,\"pr").expect("tear");
+        let log = SigningLog::open(&path, LogOptions::new("s")).expect("reopen after tear");
         log.append(entry(5)).await.expect("append");
         drop(log);
         let l = lines(&path);
-        assert_eq!(l.len(), 6);
-        assert_eq!(l[4], "{\"seq\":5,\"pr");
+        assert_eq!(l[7], "{\"seq\":8,\"pr");
         assert_chained(&l);
-        let last: serde_json::Value = serde_json::from_str(&l[5]).expect("json");
-        assert_eq!(last["seq"], 5, "the sequence continues from the last whole record");
+        assert_eq!(json(&l[8])["seq"], 8, "the sequence continues from the last whole line");
+        assert_eq!(json(&l[8])["checkpoint"]["records"], 4);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+    }
+
+    #[tokio::test]
+    async fn rotation_keeps_the_chain_across_files_and_reopen_continues_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("signing.log");
+        let options = LogOptions { rotate_bytes: 2000, checkpoint_every: 4, ..LogOptions::new("s") };
+        let log = SigningLog::open(&path, options.clone()).expect("open");
+        for n in 0..20 {
+            log.append(entry(n)).await.expect("append");
+        }
+        drop(log);
+        // The active file may be empty right after a rotation: reopening continues from the
+        // newest rotated file.
+        let log = SigningLog::open(&path, options).expect("reopen");
+        log.append(entry(20)).await.expect("append");
+        drop(log);
+        let rotated = writer::rotated_files(&path).expect("list");
+        assert!(rotated.len() >= 2, "expected rotations, got {rotated:?}");
+        let mut all = Vec::new();
+        for f in rotated.iter().chain(std::iter::once(&path)) {
+            let l = lines(f);
+            if l.is_empty() && f == &path {
+                continue; // the last append rotated
+            }
+            assert!(json(l.last().expect("line"))["checkpoint"]["reason"] == "rotate" || f == &path, "a rotated file ends with a rotate checkpoint");
+            all.extend(l);
+        }
+        assert_chained(&all);
+        assert_eq!(record_seqs(&all).len(), 21);
+        let seqs: Vec<u64> = all.iter().map(|l| json(l)["seq"].as_u64().expect("seq")).collect();
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gap-free sequence across files: {seqs:?}");
     }
 }

@@ -107,7 +107,7 @@ fn engine(dir: &std::path::Path) -> (Engine, Arc<Mutex<Fault>>) {
         KeystoreDir::open(&dir.join("keystore")).expect("keystore"),
         ring,
         store,
-        SigningLog::open(&dir.join("signing.log")).expect("log"),
+        SigningLog::open(&dir.join("signing.log"), exclave_signer::signing_log::LogOptions::new("s")).expect("log"),
         Metrics::register(&mut prometheus_client::registry::Registry::default()),
     );
     (engine, fault)

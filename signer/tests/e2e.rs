@@ -139,6 +139,16 @@ fn every_duty_signs_conflicts_refuse_and_claims_survive_kill_9() {
         let next: serde_json::Value = serde_json::from_str(w[1]).expect("json");
         assert_eq!(next["prev"], hex::encode(sp_crypto_hashing::blake2_256(w[0].as_bytes())), "hash chain");
     }
+    // `exclave audit verify` re-verifies every signature the node received (seals from real
+    // headers, votes, heartbeat, BEEFY, VRF) and the checkpoints across the kill -9. The signer
+    // is still running, so its last records may not be checkpointed yet (--live).
+    let log = dir.path().join("signing.log");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_exclave")).args(["audit", "verify", "--live", "--json", "-q"]).arg(&log).output().expect("audit");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert!(report["summary"]["signatures"]["babe/babe_seal"].as_u64() >= Some(2), "{report:#}");
+    assert!(report["summary"]["signatures"]["beef/beefy_vote"].as_u64() >= Some(1), "{report:#}");
+    assert!(report["logs"][0]["checkpoints"].as_u64() >= Some(2), "a start checkpoint per run: {report:#}");
 }
 
 #[test]

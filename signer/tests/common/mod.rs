@@ -302,3 +302,57 @@ pub fn spawn_signers(dir: &Path, ids: &[&str], claims: &str) -> Vec<Signer> {
         })
         .collect()
 }
+
+/// An in-process engine with //Alice keys for babe, gran, imon and beef, on `store`, logging to
+/// `dir/log/signing.log` as `signer` (a checkpoint every 5 records).
+pub fn engine(dir: &Path, signer: &str, store: Arc<dyn exclave_claims::ClaimStore>) -> exclave_signer::engine::Engine {
+    use exclave_policies::{Crypto, KeyType};
+    use exclave_signer::keystore_dir::{KeyPair, KeyRing, KeystoreDir};
+    std::fs::create_dir_all(dir.join("log")).expect("mkdir");
+    let mut ring = KeyRing::default();
+    for (kt, crypto) in [(KeyType::BABE, Crypto::Sr25519), (KeyType::GRANDPA, Crypto::Ed25519), (KeyType::IM_ONLINE, Crypto::Sr25519), (KeyType::BEEFY, Crypto::Ecdsa)] {
+        ring.insert(kt, KeyPair::from_suri(crypto, "//Alice").expect("key"));
+    }
+    let options = exclave_signer::signing_log::LogOptions { checkpoint_every: 5, ..exclave_signer::signing_log::LogOptions::new(signer) };
+    exclave_signer::engine::Engine::new(
+        exclave_signer::engine::EngineSettings {
+            signer_id: signer.into(),
+            bounds: exclave_policies::SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
+            insecure_dev_seeds: false,
+        },
+        exclave_signer::chain::ChainPin::Fixed(exclave_policies::ChainId(CHAIN)),
+        KeystoreDir::open(&dir.join("keystore")).expect("keystore"),
+        ring,
+        store,
+        exclave_signer::signing_log::SigningLog::open(&dir.join("log").join("signing.log"), options).expect("log"),
+        exclave_signer::metrics::Metrics::register(&mut prometheus_client::registry::Registry::default()),
+    )
+}
+
+/// The //Alice public key of a key type.
+pub fn alice(kt: exclave_policies::KeyType) -> Vec<u8> {
+    exclave_signer::keystore_dir::KeyPair::from_suri(kt.crypto().expect("supported"), "//Alice").expect("key").public()
+}
+
+/// A sign request of //Alice's `kt` key.
+pub fn request(kt: exclave_policies::KeyType, message: Vec<u8>, context: exclave_protocol::SignContext, prehashed: bool) -> exclave_protocol::SignRequest {
+    use exclave_protocol::{Bytes, WireCrypto, WireKeyType};
+    let crypto = match kt.crypto().expect("supported") {
+        exclave_policies::Crypto::Sr25519 => WireCrypto::Sr25519,
+        exclave_policies::Crypto::Ed25519 => WireCrypto::Ed25519,
+        exclave_policies::Crypto::Ecdsa => WireCrypto::Ecdsa,
+    };
+    exclave_protocol::SignRequest { chain: Bytes(CHAIN.to_vec()), key_type: WireKeyType(kt.0), crypto, public: Bytes(alice(kt)), message: Bytes(message), context, prehashed }
+}
+
+/// //Alice's GRANDPA vote request for (set 1, `round`), targeting block `target`.
+pub fn vote_request(precommit: bool, target: u8, round: u64) -> exclave_protocol::SignRequest {
+    request(exclave_policies::KeyType::GRANDPA, grandpa_payload(precommit, target, 10, round, 1), exclave_protocol::SignContext::None, false)
+}
+
+/// //Alice's BABE seal request for `slot`, varied by `salt`.
+pub fn seal_request(slot: u64, salt: u8) -> exclave_protocol::SignRequest {
+    let header = babe_header(slot, 7, salt);
+    let context = exclave_protocol::SignContext::BabeSeal { header: exclave_protocol::Bytes(header.encode()) };
+    request(exclave_policies::KeyType::BABE, pre_hash(&header).to_vec(), context, false)
+}
