@@ -1,5 +1,6 @@
 //! Interchange and pruning against real stores: a history made by a real engine is exported,
-//! imported into a fresh embedded store and into a fresh real 3-member etcd cluster, and
+//! imported into a fresh embedded store, into a fresh real 3-member etcd cluster and into the
+//! TiKV wire-protocol stand-in (not TiKV; `exclave-tikv-protocol-standin`), and
 //! exported again; every claim and watermark survives, a request below an imported watermark
 //! is refused, the same data still gets its stored signature, and a file for another chain is
 //! refused. Pruning raises watermarks before it deletes, and the engine's watermark re-read
@@ -107,6 +108,16 @@ async fn export_import_round_trip_into_a_fresh_etcd_cluster() {
     let (file, sigs) = make_history(dir.path()).await;
     let cluster = LocalCluster::start(3);
     let store = WithDeadline::new(EtcdStore::connect(&EtcdConfig::new(cluster.endpoints())).await.expect("etcd"), Duration::from_secs(2));
+    round_trip(&file, &sigs, Arc::new(store), &dir.path().join("b")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_import_round_trip_into_the_tikv_standin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file, sigs) = make_history(dir.path()).await;
+    let standin = exclave_tikv_protocol_standin::StandIn::start().await.expect("stand-in");
+    let config = exclave_claims::tikv::TikvConfig::new([standin.pd_endpoint()]);
+    let store = WithDeadline::new(exclave_claims::tikv::TikvStore::new(&config).expect("tikv"), Duration::from_secs(2));
     round_trip(&file, &sigs, Arc::new(store), &dir.path().join("b")).await;
 }
 
