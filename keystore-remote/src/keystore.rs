@@ -39,8 +39,11 @@ pub struct RemoteKeystore {
     commitments: Mutex<Bounded<[u8; 32], Vec<u8>>>,
     vrf: Mutex<Bounded<[u8; 32], VrfContext>>,
     resolver: RwLock<Option<VrfResolver>>,
-    held: Mutex<std::collections::HashMap<KeyTypeId, (std::time::Instant, Vec<Vec<u8>>)>>,
+    held: Mutex<HeldKeys>,
 }
+
+/// Per key type: when the signer's key list was fetched, and the public keys it held.
+type HeldKeys = std::collections::HashMap<KeyTypeId, (std::time::Instant, Vec<Vec<u8>>)>;
 
 /// A fingerprint of a VRF input's transcript: a challenge drawn from a clone of it.
 pub fn vrf_fingerprint(input: &VrfInput) -> [u8; 32] {

@@ -131,7 +131,7 @@ fn compare<S: ClaimStore>(
         let t = [
             timed_on(rt, raw(i)),
             timed_on(rt, {
-                let (store, pair) = (store.clone(), pair.clone());
+                let (store, pair) = (store.clone(), pair);
                 async move {
                     let message = vote(i, 2);
                     let signature = pair.sign(&message).0.to_vec();

@@ -17,6 +17,9 @@ use std::{
 use zeroize::Zeroizing;
 
 /// A key pair of one of the supported schemes. Its `Debug` shows only the public key.
+// Not boxed: a signer holds a handful of long-lived pairs, and boxing would only spread secret
+// material over more heap allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum KeyPair {
     /// sr25519.

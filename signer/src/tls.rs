@@ -90,7 +90,7 @@ pub fn identity(cert: &CertificateDer<'_>) -> String {
         c.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned)
     });
     cn.filter(|s| !s.is_empty() && !s.contains('/'))
-        .unwrap_or_else(|| format!("cert-{}", hex::encode(&sp_crypto_hashing::blake2_128(cert.as_ref()))))
+        .unwrap_or_else(|| format!("cert-{}", hex::encode(sp_crypto_hashing::blake2_128(cert.as_ref()))))
 }
 
 /// Paths of the dev PKI files.

@@ -122,9 +122,31 @@ fn two_signers_on_one_etcd_cluster_exclude_each_other() {
         assert!(err.to_string().contains("signer-a/dev-node"), "the refusal names the winner: {err}");
     }
 
-    let remote = format!("[claims]\nbackend = \"etcd\"\nendpoints = [\"http://10.9.9.9:2379\"]");
+    let remote = "[claims]\nbackend = \"etcd\"\nendpoints = [\"http://10.9.9.9:2379\"]".to_string();
     let cfg = write_config_with(dir.path(), "", "signer-c", &remote);
     let out = exclave().args(["serve", "--config"]).arg(&cfg).output().expect("run");
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("insecure_plaintext_etcd"), "{out:?}");
+}
+
+/// `backend = "tikv"` is checked like etcd: PD endpoints off loopback need TLS or an explicit
+/// `insecure_plaintext_tikv`, and TLS files that do not exist are named.
+#[test]
+fn tikv_config_refuses_plaintext_off_loopback_and_missing_tls_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    let cases = [
+        ("[claims]\nbackend = \"tikv\"\nendpoints = [\"10.9.9.9:2379\"]", "insecure_plaintext_tikv"),
+        ("[claims]\nbackend = \"tikv\"\nendpoints = []", "PD endpoints"),
+        (
+            "[claims]\nbackend = \"tikv\"\nendpoints = [\"10.9.9.9:2379\"]\n[claims.tls]\nca = \"/nonexistent/ca.pem\"\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/c.key\"",
+            "claims.tls.ca",
+        ),
+    ];
+    for (claims, named) in cases {
+        let cfg = write_config_with(dir.path(), "", "signer-t", claims);
+        let out = exclave().args(["serve", "--config"]).arg(&cfg).output().expect("run");
+        assert_eq!(out.status.code(), Some(64), "{claims}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(named), "{claims}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }

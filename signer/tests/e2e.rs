@@ -109,7 +109,7 @@ fn every_duty_signs_conflicts_refuse_and_claims_survive_kill_9() {
     let again = sign_every_duty(&ks, slot);
     assert_eq!(first.seal, again.seal);
     assert_eq!(first.heartbeat, again.heartbeat);
-    assert_eq!((first.prevote, first.precommit, first.beefy.clone()), (again.prevote, again.precommit, again.beefy.clone()));
+    assert_eq!((first.prevote, first.precommit, first.beefy), (again.prevote, again.precommit, again.beefy));
     conflicting_duties_refused(&ks, slot);
     conflict_code_over_the_wire(&signer);
 
