@@ -245,14 +245,21 @@ impl Config {
         Ok(())
     }
 
-    fn validate_tikv(&self) -> Result<(), ConfigError> {
+    /// What etcd and TiKV share: endpoints listed, an attempt shorter than the deadline.
+    fn validate_replicated(&self, what: &str, backend: &str) -> Result<(), ConfigError> {
         let c = &self.claims;
         if c.endpoints.is_empty() {
-            return Err(ConfigError::Invalid("claims.endpoints must list the PD endpoints for backend = \"tikv\"".into()));
+            return Err(ConfigError::Invalid(format!("claims.endpoints must list the {what} for backend = \"{backend}\"")));
         }
         if c.attempt_timeout_ms == 0 || c.attempt_timeout_ms >= c.deadline_ms {
             return Err(ConfigError::Invalid("claims.attempt_timeout_ms must be > 0 and below claims.deadline_ms".into()));
         }
+        Ok(())
+    }
+
+    fn validate_tikv(&self) -> Result<(), ConfigError> {
+        self.validate_replicated("PD endpoints", "tikv")?;
+        let c = &self.claims;
         if c.connect_timeout_ms == 0 {
             return Err(ConfigError::Invalid("claims.connect_timeout_ms must be > 0".into()));
         }
@@ -276,13 +283,8 @@ impl Config {
     }
 
     fn validate_etcd(&self) -> Result<(), ConfigError> {
+        self.validate_replicated("etcd members", "etcd")?;
         let c = &self.claims;
-        if c.endpoints.is_empty() {
-            return Err(ConfigError::Invalid("claims.endpoints must list the etcd members for backend = \"etcd\"".into()));
-        }
-        if c.attempt_timeout_ms == 0 || c.attempt_timeout_ms >= c.deadline_ms {
-            return Err(ConfigError::Invalid("claims.attempt_timeout_ms must be > 0 and below claims.deadline_ms".into()));
-        }
         if let Some(remote) = c.endpoints.iter().find(|e| !is_loopback_endpoint(e)) {
             if !c.insecure_plaintext_etcd {
                 return Err(ConfigError::Invalid(format!(

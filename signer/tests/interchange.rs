@@ -31,11 +31,16 @@ fn embedded(path: &Path) -> Arc<WithDeadline<EmbeddedStore>> {
 
 /// A history: a seal, GRANDPA rounds 1..=4 (both stages) and round 5 (prevote only, still in
 /// progress), two heartbeats; and a heartbeat watermark set by hand.
+/// The slot `make_history` sealed (a test makes one history, so one slot per test process).
+static SEAL_SLOT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 async fn make_history(dir: &Path) -> (Interchange, HashMap<&'static str, SignResponse>) {
     let store = embedded(&dir.join("a.redb"));
     let e = common::engine(&dir.join("a"), "signer-a", store.clone());
     let mut sigs = HashMap::new();
-    sigs.insert("seal", e.sign("node-1", seal_request(current_slot(), 1)).await.expect("seal"));
+    let slot = current_slot();
+    sigs.insert("seal", e.sign("node-1", seal_request(slot, 1)).await.expect("seal"));
+    SEAL_SLOT.store(slot, std::sync::atomic::Ordering::SeqCst);
     for round in 1..=4 {
         e.sign("node-1", vote_request(false, 1, round)).await.expect("prevote");
         e.sign("node-1", vote_request(true, 1, round)).await.expect("precommit");
@@ -83,7 +88,8 @@ async fn round_trip(file: &Interchange, sigs: &HashMap<&'static str, SignRespons
     assert!(refused.message.contains("watermark"), "{refused:?}");
     let same = e.sign("node-2", vote_request(false, 1, 5)).await.expect("same data");
     assert_eq!((same.outcome, same.signature.clone()), (SignOutcome::SameData, sigs["prevote5"].signature.clone()));
-    let seal = e.sign("node-2", seal_request(current_slot(), 1)).await;
+    // The same seal (same slot) is same-data, or refused once the slot is out of the drift bounds.
+    let seal = e.sign("node-2", seal_request(SEAL_SLOT.load(std::sync::atomic::Ordering::SeqCst), 1)).await;
     if let Ok(seal) = seal {
         assert_eq!(seal.signature, sigs["seal"].signature, "the sr25519 seal is the stored one");
     }

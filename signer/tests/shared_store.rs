@@ -132,15 +132,29 @@ fn two_signers_race_for_10000_duties_on_etcd() {
     eprintln!("etcd (3 members): 10000 duties, 20000 requests in {took:?}: signer-a won {a}, signer-b won {b}");
 }
 
-/// NotLeader retried; an applied claim whose reply was lost comes back as ours: the signer
-/// returns the one signature (and again for the identical request), and refuses another payload.
-#[test]
-fn store_faults_through_a_signer_never_give_a_second_signature() {
+/// A runtime, the stand-in, and one signer process on it with a client.
+struct OneSigner {
+    rt: tokio::runtime::Runtime,
+    standin: StandIn,
+    client: jsonrpsee::http_client::HttpClient,
+    _signers: Vec<Signer>,
+    _dir: tempfile::TempDir,
+}
+
+fn one_signer_on_standin() -> OneSigner {
     let rt = runtime();
     let standin = rt.block_on(StandIn::start()).expect("stand-in");
     let dir = tempfile::tempdir().expect("tempdir");
     let signers = spawn_signers(dir.path(), &["signer-a"], &tikv_claims(&standin));
     let client = signers[0].client();
+    OneSigner { rt, standin, client, _signers: signers, _dir: dir }
+}
+
+/// NotLeader retried; an applied claim whose reply was lost comes back as ours: the signer
+/// returns the one signature (and again for the identical request), and refuses another payload.
+#[test]
+fn store_faults_through_a_signer_never_give_a_second_signature() {
+    let OneSigner { rt, standin, client, _signers, _dir } = one_signer_on_standin();
     rt.block_on(async {
         standin.faults().not_leader(3);
         let first = client.sign(vote(1, 1)).await.expect("signed despite NotLeader");
@@ -161,11 +175,7 @@ fn store_faults_through_a_signer_never_give_a_second_signature() {
 /// nothing; after the thaw the same request signs.
 #[test]
 fn frozen_store_is_refused_within_the_deadline_then_signing_resumes() {
-    let rt = runtime();
-    let standin = rt.block_on(StandIn::start()).expect("stand-in");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let signers = spawn_signers(dir.path(), &["signer-a"], &tikv_claims(&standin));
-    let client = signers[0].client();
+    let OneSigner { rt, standin, client, _signers, _dir } = one_signer_on_standin();
     rt.block_on(async {
         client.sign(vote(1, 1)).await.expect("warm");
         standin.faults().freeze_store(true);
