@@ -91,56 +91,60 @@ impl Store {
     }
 }
 
+/// The store an invocation names, before it is opened.
+enum Target {
+    Embedded(PathBuf),
+    Etcd(Vec<String>),
+    Tikv(exclave_claims::tikv::TikvConfig),
+}
+
 impl StoreArgs {
     async fn open(&self) -> anyhow::Result<(Store, ChainId)> {
         let deadline = Duration::from_millis(self.deadline_ms.max(1));
-        let (embedded, etcd, config_chain) = match &self.config {
+        let (target, config_chain) = match &self.config {
             Some(path) => {
                 let c = Config::load(path)?;
-                match c.claims.backend {
-                    Backend::Embedded => (c.claims.path.clone(), Vec::new(), Some(c.chain.clone())),
-                    Backend::Etcd => (None, c.claims.endpoints.clone(), Some(c.chain.clone())),
-                    Backend::Tikv => return self.open_tikv(&c, deadline).await,
-                }
+                let target = match c.claims.backend {
+                    Backend::Embedded => Target::Embedded(c.claims.path.clone().unwrap_or_default()),
+                    Backend::Etcd => Target::Etcd(c.claims.endpoints.clone()),
+                    Backend::Tikv => Target::Tikv(exclave_signer::daemon::tikv_config(&c.claims)),
+                };
+                (Some(target), Some(c.chain.clone()))
             }
-            None => (self.embedded.clone(), self.etcd.clone(), None),
+            None => match (&self.embedded, self.etcd.is_empty()) {
+                (Some(path), _) => (Some(Target::Embedded(path.clone())), None),
+                (None, false) => (Some(Target::Etcd(self.etcd.clone())), None),
+                (None, true) => (None, None),
+            },
         };
         let chain = match (config_chain, self.chain.clone()) {
             (Some(a), Some(b)) if !a.eq_ignore_ascii_case(&b) => bail!("--chain {b} differs from the config's chain {a}"),
             (Some(c), _) | (None, Some(c)) => ChainId(parse_chain(&c)?),
             (None, None) => bail!("name the chain with --chain 0x… (or use --config)"),
         };
-        let store = match (embedded, etcd.is_empty()) {
-            (Some(path), _) => Store::Embedded(WithDeadline::new(
+        let store = match target {
+            Some(Target::Embedded(path)) => Store::Embedded(WithDeadline::new(
                 EmbeddedStore::open(&path).with_context(|| {
                     "the embedded store is single-process: stop the signer that uses it first (importing beside running signers needs a replicated store such as etcd)"
                 })?,
                 deadline,
             )),
-            (None, false) => {
-                let mut cfg = EtcdConfig::new(etcd);
+            Some(Target::Etcd(endpoints)) => {
+                let mut cfg = EtcdConfig::new(endpoints);
                 cfg.retry_budget = deadline * 9 / 10;
                 let s = WithDeadline::new(EtcdStore::connect(&cfg).await?, deadline);
                 s.ping().await.context("etcd does not answer")?;
                 Store::Etcd(s)
             }
-            (None, true) => bail!("name a store: --config, --embedded PATH or --etcd URL,…"),
+            Some(Target::Tikv(mut cfg)) => {
+                cfg.call_timeout = deadline * 9 / 10;
+                let s = WithDeadline::new(TikvStore::new(&cfg)?, deadline);
+                s.ping().await.context("tikv does not answer")?;
+                Store::Tikv(s)
+            }
+            None => bail!("name a store: --config, --embedded PATH or --etcd URL,…"),
         };
         Ok((store, chain))
-    }
-}
-
-impl StoreArgs {
-    /// A TiKV store from a signer's config (the chain must agree with `--chain` if given).
-    async fn open_tikv(&self, c: &Config, deadline: Duration) -> anyhow::Result<(Store, ChainId)> {
-        if let Some(b) = self.chain.as_ref().filter(|b| !b.eq_ignore_ascii_case(&c.chain)) {
-            bail!("--chain {b} differs from the config's chain {}", c.chain);
-        }
-        let mut cfg = exclave_signer::daemon::tikv_config(&c.claims);
-        cfg.call_timeout = deadline * 9 / 10;
-        let s = WithDeadline::new(TikvStore::new(&cfg)?, deadline);
-        s.ping().await.context("tikv does not answer")?;
-        Ok((Store::Tikv(s), ChainId(parse_chain(&c.chain)?)))
     }
 }
 
