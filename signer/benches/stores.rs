@@ -45,8 +45,15 @@ fn vote(round: u64, set_id: u64) -> Vec<u8> {
     sp_consensus_grandpa::localized_payload(round, set_id, &msg)
 }
 
+/// //Alice's public key, derived once (the derivation costs more than a store round trip and
+/// must not be inside a timed sample).
+fn alice_public() -> Vec<u8> {
+    static PUBLIC: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PUBLIC.get_or_init(|| ed25519::Pair::from_string("//Alice", None).expect("dev").public().0.to_vec()).clone()
+}
+
 fn claim_key(set_id: u64, round: u64) -> ClaimKey {
-    let public = ed25519::Pair::from_string("//Alice", None).expect("dev").public().0.to_vec();
+    let public = alice_public();
     ClaimKey {
         chain: ChainId(CHAIN),
         key_type: KeyType::GRANDPA,
