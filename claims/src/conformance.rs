@@ -7,7 +7,7 @@
 
 pub mod engine;
 
-use crate::{ClaimOutcome, ClaimStore};
+use crate::{ClaimOutcome, ClaimStore, Swap};
 use async_trait::async_trait;
 use exclave_policies::{
     payload_hash, ChainId, ClaimKey, ClaimRecord, Duty, DutyKind, GrandpaStage, KeyType, WatermarkKey,
@@ -170,6 +170,52 @@ pub async fn watermarks_only_rise<H: Harness>(h: &H) {
     assert_eq!(store.watermark(&wk).await.expect("read"), Some((12, 1)));
 }
 
+/// A register changes only when it holds exactly the expected value; a failed swap changes
+/// nothing and shows what the register holds.
+pub async fn registers_compare_and_swap<H: Harness>(h: &H) {
+    let store = h.open().await;
+    let name = format!("conformance-{}", hex_of(&random_chain().0[..8]));
+    assert_eq!(store.register(&name).await.expect("read"), None);
+    assert_eq!(store.swap_register(&name, None, b"one").await.expect("swap"), Swap::Swapped);
+    assert_eq!(store.swap_register(&name, None, b"two").await.expect("swap"), Swap::Current(Some(b"one".to_vec())));
+    assert_eq!(store.swap_register(&name, Some(b"zero"), b"two").await.expect("swap"), Swap::Current(Some(b"one".to_vec())));
+    assert_eq!(store.swap_register(&name, Some(b"one"), b"two").await.expect("swap"), Swap::Swapped);
+    assert_eq!(store.register(&name).await.expect("read"), Some(b"two".to_vec()));
+    h.close(store).await;
+    let store = h.open().await;
+    assert_eq!(store.register(&name).await.expect("read after reopen"), Some(b"two".to_vec()));
+}
+
+/// 32 concurrent swaps from the same expected value: exactly one succeeds, every other sees
+/// the winner's value.
+pub async fn concurrent_register_swaps<H: Harness>(h: &H) {
+    let store = Arc::new(h.open().await);
+    let name = format!("conformance-{}", hex_of(&random_chain().0[..8]));
+    store.swap_register(&name, None, b"start").await.expect("swap");
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let (store, name) = (store.clone(), name.clone());
+            tokio::spawn(async move {
+                let mine = format!("holder-{i}").into_bytes();
+                (mine.clone(), store.swap_register(&name, Some(b"start"), &mine).await.expect("swap"))
+            })
+        })
+        .collect();
+    let (mut winners, mut seen) = (Vec::new(), Vec::new());
+    for t in tasks {
+        match t.await.expect("task") {
+            (mine, Swap::Swapped) => winners.push(mine),
+            (_, Swap::Current(current)) => seen.push(current),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one of 32 concurrent swaps must succeed");
+    assert!(seen.iter().all(|c| c.as_ref() == Some(&winners[0])), "every loser must see the winner's value");
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Generates one test per conformance case for a harness expression. With a leading
 /// `ignore = "reason",` every generated test is `#[ignore]`d with that reason (for a suite that
 /// needs a server the environment must name, run with `--run-ignored`).
@@ -183,7 +229,8 @@ macro_rules! conformance_tests {
     };
     (@cases $attrs:tt $harness:expr) => {
         $crate::conformance_tests!(@each $attrs $harness; first_wins, same_data, conflict, independent_keys,
-            concurrent_claimers, reopen_keeps_claims, list_by_prefix, watermarks_only_rise);
+            concurrent_claimers, reopen_keeps_claims, list_by_prefix, watermarks_only_rise,
+            registers_compare_and_swap, concurrent_register_swaps);
     };
     (@each $attrs:tt $harness:expr; $($case:ident),*) => {
         $( $crate::conformance_tests!(@one $attrs $harness; $case); )*

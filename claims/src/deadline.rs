@@ -1,6 +1,6 @@
 //! A wrapper that bounds every call of a claim store by a deadline.
 
-use crate::{ClaimOutcome, ClaimStore, StoreError};
+use crate::{ClaimOutcome, ClaimStore, StoreError, Swap};
 use async_trait::async_trait;
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
 use std::{future::Future, time::Duration};
@@ -69,5 +69,13 @@ impl<S: ClaimStore> ClaimStore for WithDeadline<S> {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.bounded("ping", self.inner.ping()).await
+    }
+
+    async fn register(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bounded("register", self.inner.register(name)).await
+    }
+
+    async fn swap_register(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<Swap, StoreError> {
+        self.bounded("swap_register", self.inner.swap_register(name, expected, new)).await
     }
 }

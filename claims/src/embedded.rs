@@ -8,7 +8,7 @@
 //! commit is in flight into the next transaction (group commit): one fsync per batch, and no
 //! claim is answered `Inserted` before the fsync of its batch returns.
 
-use crate::{decode_record, encode_record, ClaimOutcome, ClaimStore, StoreError};
+use crate::{decode_record, encode_record, ClaimOutcome, ClaimStore, StoreError, Swap};
 use async_trait::async_trait;
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
 use redb::{Database, Durability, ReadableTable, TableDefinition};
@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 const CLAIMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("claims");
 const WATERMARKS: TableDefinition<&[u8], (u64, u64)> = TableDefinition::new("watermarks");
+const REGISTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("registers");
 const BACKEND: &str = "embedded";
 /// The most claims one transaction takes.
 const MAX_BATCH: usize = 4096;
@@ -25,6 +26,7 @@ enum WriteOp {
     Claim { key: Vec<u8>, value: Vec<u8>, reply: oneshot::Sender<Result<ClaimOutcome, StoreError>> },
     Raise { key: Vec<u8>, to: Position, reply: oneshot::Sender<Result<Position, StoreError>> },
     Delete { keys: Vec<Vec<u8>>, reply: oneshot::Sender<Result<(), StoreError>> },
+    Swap { name: String, expected: Option<Vec<u8>>, new: Vec<u8>, reply: oneshot::Sender<Result<Swap, StoreError>> },
 }
 
 /// The embedded, single-process claim store.
@@ -50,6 +52,7 @@ impl EmbeddedStore {
         let txn = db.begin_write().map_err(|e| open_err(e.to_string()))?;
         txn.open_table(CLAIMS).map_err(|e| open_err(e.to_string()))?;
         txn.open_table(WATERMARKS).map_err(|e| open_err(e.to_string()))?;
+        txn.open_table(REGISTERS).map_err(|e| open_err(e.to_string()))?;
         txn.commit().map_err(|e| open_err(e.to_string()))?;
         let db = Arc::new(db);
         let (writer, rx) = mpsc::channel(MAX_BATCH * 4);
@@ -95,6 +98,7 @@ enum Pending {
     Claim(oneshot::Sender<Result<ClaimOutcome, StoreError>>, Result<ClaimOutcome, StoreError>),
     Raise(oneshot::Sender<Result<Position, StoreError>>, Result<Position, StoreError>),
     Delete(oneshot::Sender<Result<(), StoreError>>),
+    Swap(oneshot::Sender<Result<Swap, StoreError>>, Swap),
 }
 
 fn commit_batch(db: &Database, batch: Vec<WriteOp>) {
@@ -107,6 +111,7 @@ fn commit_batch(db: &Database, batch: Vec<WriteOp>) {
             Pending::Claim(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
             Pending::Raise(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
             Pending::Delete(tx) => drop(tx.send(committed.as_ref().map(drop).map_err(unavailable))),
+            Pending::Swap(tx, r) => drop(tx.send(committed.as_ref().map(|()| r).map_err(unavailable))),
         }
     }
 }
@@ -117,6 +122,7 @@ fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>) -> Resu
     {
         let mut claims = txn.open_table(CLAIMS).map_err(|e| e.to_string())?;
         let mut marks = txn.open_table(WATERMARKS).map_err(|e| e.to_string())?;
+        let mut registers = txn.open_table(REGISTERS).map_err(|e| e.to_string())?;
         for op in batch {
             match op {
                 WriteOp::Claim { key, value, reply } => {
@@ -141,6 +147,16 @@ fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>) -> Resu
                         claims.remove(key.as_slice()).map_err(|e| e.to_string())?;
                     }
                     pending.push(Pending::Delete(reply));
+                }
+                WriteOp::Swap { name, expected, new, reply } => {
+                    let current = registers.get(name.as_str()).map_err(|e| e.to_string())?.map(|v| v.value().to_vec());
+                    let outcome = if current == expected {
+                        registers.insert(name.as_str(), new.as_slice()).map_err(|e| e.to_string())?;
+                        Swap::Swapped
+                    } else {
+                        Swap::Current(current)
+                    };
+                    pending.push(Pending::Swap(reply, outcome));
                 }
             }
         }
@@ -215,5 +231,22 @@ impl ClaimStore for EmbeddedStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|db| db.begin_read().map(drop).map_err(unavailable)).await
+    }
+
+    async fn register(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(REGISTERS).map_err(unavailable)?;
+            let value = table.get(name.as_str()).map_err(unavailable)?;
+            Ok(value.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn swap_register(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<Swap, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let op = WriteOp::Swap { name: name.into(), expected: expected.map(<[u8]>::to_vec), new: new.to_vec(), reply };
+        self.submit(op, rx).await
     }
 }

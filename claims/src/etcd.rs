@@ -32,7 +32,7 @@ mod route;
 
 pub use error::EtcdError;
 
-use crate::{decode_record, encode_record, ClaimOutcome, ClaimStore, StoreError};
+use crate::{decode_record, encode_record, register_key, ClaimOutcome, ClaimStore, StoreError, Swap};
 use async_trait::async_trait;
 use etcd_client::{Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse, TxnResponse};
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
@@ -210,5 +210,26 @@ impl ClaimStore for EtcdStore {
             kv.get(PING_KEY, Some(GetOptions::new().with_count_only())).await
         };
         self.members.call(read).await.map(drop).map_err(|e| e.into_store("ping"))
+    }
+
+    async fn register(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get_one("register", &register_key(name)).await?.map(|kv| kv.value().to_vec()))
+    }
+
+    async fn swap_register(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<Swap, StoreError> {
+        let key = register_key(name);
+        let compare = match expected {
+            None => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+            Some(value) => Compare::value(key.clone(), CompareOp::Equal, value.to_vec()),
+        };
+        let txn = Txn::new()
+            .when([compare])
+            .and_then([TxnOp::put(key.clone(), new.to_vec(), None)])
+            .or_else([TxnOp::get(key.clone(), None)]);
+        let resp = self.txn("swap_register", txn).await?;
+        if resp.succeeded() {
+            return Ok(Swap::Swapped);
+        }
+        Ok(Swap::Current(else_branch_kv(&resp).map(|kv| kv.value().to_vec())))
     }
 }

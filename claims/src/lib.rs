@@ -13,6 +13,9 @@
 //!   sharing one validator; each claim is one conditional transaction committed by a quorum.
 //! - `tikv::TikvStore` (feature `tikv`) keeps claims in a TiKV cluster through the raw API's
 //!   atomic compare-and-swap, for the same purpose.
+//! - Besides claims, every store keeps small named *registers* changed only by compare-and-swap
+//!   ([`ClaimStore::swap_register`]): the signer keeps its store identity and the per-validator
+//!   active-node lease in them.
 //! - [`PruneClaims`] (deleting claims, for an operator's prune; not part of [`ClaimStore`]) and
 //!   [`list_all`] (a whole prefix through [`ClaimStore::list`]'s pages).
 //! - `conformance` (feature `conformance`) is the suite every backend must pass; with `etcd`
@@ -73,7 +76,33 @@ pub trait ClaimStore: Send + Sync + 'static {
 
     /// Check the store answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Read the register `name` (see [`register_key`]).
+    async fn register(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Set the register `name` to `new` if it holds exactly `expected` (`None`: absent), as one
+    /// atomic step across every process sharing the store; otherwise change nothing and return
+    /// what it holds. After an error the outcome is unknown: read the register again.
+    async fn swap_register(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<Swap, StoreError>;
 }
+
+/// The result of [`ClaimStore::swap_register`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Swap {
+    /// The register now holds the new value (durably).
+    Swapped,
+    /// The register did not hold the expected value; this is what it holds.
+    Current(Option<Vec<u8>>),
+}
+
+/// Where the register `name` is stored: `exclave/register/v1/<name>`, apart from every claim
+/// and watermark key.
+pub fn register_key(name: &str) -> Vec<u8> {
+    [REGISTER_PREFIX, name.as_bytes()].concat()
+}
+
+/// The prefix of every register key.
+pub const REGISTER_PREFIX: &[u8] = b"exclave/register/v1/";
 
 /// Encode a record as stored (JSON, so an operator can read a store with its own tools).
 pub fn encode_record(record: &ClaimRecord) -> Vec<u8> {

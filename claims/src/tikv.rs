@@ -28,7 +28,7 @@
 
 mod slot;
 
-use crate::{decode_record, encode_record, ClaimOutcome, ClaimStore, StoreError};
+use crate::{decode_record, encode_record, register_key, ClaimOutcome, ClaimStore, StoreError, Swap};
 use async_trait::async_trait;
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
 use slot::ClientSlot;
@@ -249,6 +249,18 @@ impl ClaimStore for TikvStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.get_raw("ping", PING_KEY.to_vec()).await.map(drop)
+    }
+
+    async fn register(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_raw("register", register_key(name)).await
+    }
+
+    async fn swap_register(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<Swap, StoreError> {
+        let expected = expected.map(<[u8]>::to_vec);
+        let (previous, swapped) = self.cas("swap_register", register_key(name), expected.clone(), new.to_vec()).await?;
+        // TiKV answers a compare that held as swapped; a value equal to `new` that was not
+        // expected is somebody's (or our earlier, lost) write: the caller decides.
+        Ok(if swapped { Swap::Swapped } else { Swap::Current(previous) })
     }
 }
 

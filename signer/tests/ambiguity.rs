@@ -86,6 +86,12 @@ impl ClaimStore for Faulty {
         self.frozen().await;
         self.inner.ping().await
     }
+    async fn register(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.register(name).await
+    }
+    async fn swap_register(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<exclave_claims::Swap, StoreError> {
+        self.inner.swap_register(name, expected, new).await
+    }
 }
 
 const DEADLINE: Duration = Duration::from_millis(300);

@@ -215,6 +215,12 @@ impl ClaimStore for PruneDuringClaim {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+    async fn register(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.register(name).await
+    }
+    async fn swap_register(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<exclave_claims::Swap, StoreError> {
+        self.inner.swap_register(name, expected, new).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
