@@ -2,12 +2,18 @@
 //! fail-over across the configured signers.
 
 use crate::error::RemoteError;
-use exclave_protocol::ExclaveError;
+use exclave_protocol::{ErrorKind, ExclaveApiClient, ExclaveError};
 use jsonrpsee::{
     core::ClientError,
     http_client::{HttpClient, HttpClientBuilder},
 };
-use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+use parking_lot::Mutex;
+use std::{
+    future::Future,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 /// PEM files for mutual TLS.
 #[derive(Debug, Clone)]
@@ -23,19 +29,52 @@ pub struct TlsFiles {
 /// How to reach the signers.
 #[derive(Debug, Clone)]
 pub struct RemoteKeystoreConfig {
-    /// Signer URLs (`https://host:port`), tried in order when one does not answer.
+    /// Signer URLs (`https://host:port`), preferred in this order; a signer that does not
+    /// answer is rested and the next one tried. Several signers must share one claim store
+    /// (checked through `exclave_status`'s store id).
     pub urls: Vec<String>,
     /// The chain's genesis hash, sent with every signing request.
     pub chain: [u8; 32],
     /// Mutual-TLS files; `None` only for `http://` dev signers on loopback.
     pub tls: Option<TlsFiles>,
-    /// Deadline for one request to one signer.
+    /// Deadline for one attempt at one signer (a call tries each signer at most once).
     pub timeout: Duration,
 }
 
+/// One signer: its client and what the last calls taught about it.
+struct Endpoint {
+    url: String,
+    client: HttpClient,
+    health: Mutex<Health>,
+}
+
+#[derive(Default)]
+struct Health {
+    /// Failed attempts in a row.
+    failures: u32,
+    /// Tried only after every rested signer, until then.
+    resting_until: Option<Instant>,
+    /// Whether this signer reported the shared store id since its last failure.
+    verified: bool,
+}
+
+/// The first pause after a failure; doubled per failure in a row, up to [`MAX_REST`].
+const FIRST_REST: Duration = Duration::from_millis(500);
+const MAX_REST: Duration = Duration::from_secs(30);
+
 pub(crate) struct Clients {
-    clients: Vec<(String, HttpClient)>,
+    endpoints: Vec<Endpoint>,
     timeout: Duration,
+    /// With several signers: the store id every one of them must report.
+    store_id: Mutex<Option<(String, String)>>,
+}
+
+/// How one attempt at one signer ended, short of a result.
+enum Miss {
+    /// The signer answered: the call ends with this.
+    Answer(RemoteError),
+    /// No usable answer: try the next signer.
+    Next(String),
 }
 
 /// The mutual-TLS client configuration for `files` (ring provider, the CA as the only root).
@@ -66,18 +105,8 @@ impl Clients {
         if config.urls.is_empty() {
             return Err(RemoteError::Config("no signer URL given".into()));
         }
-        // Failing over between signers re-sends a request that the first signer may already have
-        // signed. That is only safe when every signer claims in one shared, replicated store;
-        // with a store per signer the second would sign again (a fresh sr25519 seal: an
-        // equivocation). Until signers can prove they share a store, one URL only.
-        if config.urls.len() > 1 {
-            return Err(RemoteError::Config(format!(
-                "{} signer URLs given: fail-over between signers needs a shared replicated claim store, which this release does not offer; give exactly one",
-                config.urls.len()
-            )));
-        }
         let tls = config.tls.as_ref().map(tls_client_config).transpose()?;
-        let mut clients = Vec::new();
+        let mut endpoints = Vec::new();
         for url in &config.urls {
             // No request logging: `insertKey` bodies carry secret URIs.
             let mut builder = HttpClientBuilder::default().request_timeout(config.timeout).set_max_logging_length(0);
@@ -90,40 +119,140 @@ impl Clients {
                 _ => {}
             }
             let client = builder.build(url).map_err(|e| RemoteError::Config(format!("{url}: {e}")))?;
-            clients.push((url.clone(), client));
+            endpoints.push(Endpoint { url: url.clone(), client, health: Mutex::default() });
         }
-        Ok(Self { clients, timeout: config.timeout })
+        Ok(Self { endpoints, timeout: config.timeout, store_id: Mutex::new(None) })
     }
 
-    /// Try each signer in turn until one answers. An answer (even an error object) ends the
-    /// call; only transport failures and timeouts move on to the next signer. Safe only when the
-    /// signers share one claim store (an identical request is then the same data), which is why
-    /// [`Clients::build`] accepts a single URL in this release.
+    /// Send the call to one signer after another until one answers, healthy signers first (in
+    /// the configured order), each attempt bounded by the timeout and all of them by
+    /// [`Clients::total_deadline`]. An answer ends the call, except a signer's "store
+    /// unavailable" (it signed nothing), which moves on; transport failures and timeouts move on
+    /// and rest that signer. With several signers, a signer is used only after it reported the
+    /// same claim-store id as the others: re-sending a request is safe only within one store
+    /// (an identical request is then the same data, answered with the same signature).
     pub(crate) async fn call<T, F, Fut>(&self, f: F) -> Result<T, RemoteError>
     where
         F: Fn(HttpClient) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
-        let mut failures = Vec::new();
-        for (url, client) in &self.clients {
-            match tokio::time::timeout(self.timeout, f(client.clone())).await {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(ClientError::Call(obj))) => {
-                    return Err(ExclaveError::from_object(&obj)
-                        .map(RemoteError::Signer)
-                        .unwrap_or_else(|| RemoteError::Protocol(format!("{url}: {obj}"))))
+        let deadline = Instant::now() + self.timeout * self.endpoints.len() as u32;
+        let mut misses = Vec::new();
+        let mut last_answer = None;
+        for i in self.order() {
+            let ep = &self.endpoints[i];
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                misses.push(format!("{}: not tried, the call's time was up", ep.url));
+                continue;
+            }
+            // Made before the check, started after it (a future does nothing until polled).
+            let request = f(ep.client.clone());
+            let attempt = async {
+                self.verify(ep).await?;
+                request.await.map_err(|e| self.miss(&ep.url, e))
+            };
+            match tokio::time::timeout(left.min(self.timeout), attempt).await {
+                Ok(Ok(v)) => {
+                    ep.succeeded();
+                    return Ok(v);
                 }
-                Ok(Err(ClientError::ParseError(e))) => return Err(RemoteError::Protocol(format!("{url}: {e}"))),
-                Ok(Err(e)) => failures.push(format!("{url}: {e}")),
-                Err(_) => failures.push(format!("{url}: no answer within {:?}", self.timeout)),
+                Ok(Err(Miss::Answer(RemoteError::Signer(e)))) if e.kind == ErrorKind::StoreUnavailable && self.endpoints.len() > 1 => {
+                    misses.push(format!("{}: {e}", ep.url));
+                    last_answer = Some(RemoteError::Signer(e));
+                }
+                Ok(Err(Miss::Answer(e))) => {
+                    ep.succeeded();
+                    return Err(e);
+                }
+                Ok(Err(Miss::Next(why))) => {
+                    ep.failed();
+                    misses.push(why);
+                }
+                Err(_) => {
+                    ep.failed();
+                    misses.push(format!("{}: no answer within {:?}", ep.url, left.min(self.timeout)));
+                }
             }
         }
-        Err(RemoteError::Unreachable(failures.join("; ")))
+        Err(match last_answer {
+            Some(answer) if misses.len() == 1 => answer,
+            _ => RemoteError::Unreachable(misses.join("; ")),
+        })
+    }
+
+    fn miss(&self, url: &str, e: ClientError) -> Miss {
+        match e {
+            ClientError::Call(obj) => Miss::Answer(
+                ExclaveError::from_object(&obj).map(RemoteError::Signer).unwrap_or_else(|| RemoteError::Protocol(format!("{url}: {obj}"))),
+            ),
+            ClientError::ParseError(e) => Miss::Answer(RemoteError::Protocol(format!("{url}: {e}"))),
+            other => Miss::Next(format!("{url}: {other}")),
+        }
+    }
+
+    /// Signer indices: rested ones in configured order, then resting ones, soonest back first.
+    fn order(&self) -> Vec<usize> {
+        let now = Instant::now();
+        let mut order: Vec<(Option<Instant>, usize)> = self
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, ep)| (ep.health.lock().resting_until.filter(|t| *t > now), i))
+            .collect();
+        order.sort();
+        order.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// With several signers, check once (and again after every failure) that this one reports
+    /// the same claim-store id as the first one checked.
+    async fn verify(&self, ep: &Endpoint) -> Result<(), Miss> {
+        if self.endpoints.len() == 1 || ep.health.lock().verified {
+            return Ok(());
+        }
+        let status = ep.client.status().await.map_err(|e| match self.miss(&ep.url, e) {
+            Miss::Answer(e) => Miss::Next(format!("{}: status: {e}", ep.url)),
+            next => next,
+        })?;
+        if status.store_id.is_empty() {
+            return Err(Miss::Next(format!("{}: its claim store has not answered yet (no store id)", ep.url)));
+        }
+        let mut known = self.store_id.lock();
+        match known.as_ref() {
+            Some((id, _)) if *id == status.store_id => {}
+            Some((id, first)) => {
+                let why = format!(
+                    "{}: claim store {} differs from {first}'s store {id}; fail-over between signers on different stores could sign a duty twice, so this signer is not used",
+                    ep.url, status.store_id
+                );
+                tracing::error!(signer = %ep.url, "{why}");
+                return Err(Miss::Next(why));
+            }
+            None => *known = Some((status.store_id.clone(), ep.url.clone())),
+        }
+        ep.health.lock().verified = true;
+        Ok(())
     }
 
     /// The longest a call may take across every signer.
     pub(crate) fn total_deadline(&self) -> Duration {
-        self.timeout * self.clients.len() as u32 + Duration::from_secs(1)
+        self.timeout * self.endpoints.len() as u32 + Duration::from_secs(1)
+    }
+}
+
+impl Endpoint {
+    fn succeeded(&self) {
+        let mut h = self.health.lock();
+        h.failures = 0;
+        h.resting_until = None;
+    }
+
+    fn failed(&self) {
+        let mut h = self.health.lock();
+        h.failures = h.failures.saturating_add(1);
+        let rest = FIRST_REST.saturating_mul(1 << h.failures.min(6).saturating_sub(1)).min(MAX_REST);
+        h.resting_until = Some(Instant::now() + rest);
+        h.verified = false;
     }
 }
 

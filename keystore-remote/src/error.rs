@@ -20,11 +20,14 @@ pub enum RemoteError {
 }
 
 impl RemoteError {
-    /// Whether the signer refused (conflict, policy or unknown key) rather than failed.
+    /// Whether the signer refused (conflict, policy, unknown key, standby node) rather than failed.
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            RemoteError::Signer(ExclaveError { kind: ErrorKind::RefusedConflict | ErrorKind::RefusedPolicy | ErrorKind::UnknownKey, .. })
+            RemoteError::Signer(ExclaveError {
+                kind: ErrorKind::RefusedConflict | ErrorKind::RefusedPolicy | ErrorKind::UnknownKey | ErrorKind::NotActive,
+                ..
+            })
         )
     }
 
@@ -44,7 +47,9 @@ impl RemoteError {
             }
             RemoteError::Signer(e) => match e.kind {
                 ErrorKind::StoreUnavailable => E::Unavailable,
-                ErrorKind::RefusedConflict | ErrorKind::RefusedPolicy | ErrorKind::BadRequest => E::ValidationError(e.to_string()),
+                ErrorKind::RefusedConflict | ErrorKind::RefusedPolicy | ErrorKind::BadRequest | ErrorKind::NotActive => {
+                    E::ValidationError(e.to_string())
+                }
                 ErrorKind::UnknownKey => E::KeyNotSupported(sp_core::crypto::KeyTypeId(*b"????")),
                 ErrorKind::Unauthorised | ErrorKind::Internal => E::Other(e.to_string()),
             },

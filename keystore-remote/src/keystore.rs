@@ -7,7 +7,7 @@ use crate::{
 };
 use exclave_policies::{vrf_sign_data, VrfContext};
 use exclave_protocol::{
-    Bytes, ErrorKind, ExclaveApiClient, SignContext, SignRequest, VrfRequest, WireCrypto, WireKeyType,
+    Bytes, ErrorKind, ExclaveApiClient, LeaseState, SignContext, SignRequest, VrfRequest, WireCrypto, WireKeyType,
 };
 use parking_lot::{Mutex, RwLock};
 use sp_core::{
@@ -40,6 +40,7 @@ pub struct RemoteKeystore {
     vrf: Mutex<Bounded<[u8; 32], VrfContext>>,
     resolver: RwLock<Option<VrfResolver>>,
     held: Mutex<HeldKeys>,
+    lease: Arc<Mutex<Vec<LeaseState>>>,
 }
 
 /// Per key type: when the signer's key list was fetched, and the public keys it held.
@@ -97,16 +98,27 @@ impl RemoteKeystore {
                 return Err(e);
             }
         };
+        let clients = Arc::new(clients);
+        let lease = Arc::new(Mutex::new(Vec::new()));
+        runtime.spawn(crate::lease::keepalive(clients.clone(), lease.clone()));
         Ok(Self {
             runtime: Some(runtime),
-            clients: Arc::new(clients),
+            clients,
             chain: config.chain,
             seals: Mutex::new(Bounded::new(CONTEXT_CAPACITY)),
             commitments: Mutex::new(Bounded::new(CONTEXT_CAPACITY)),
             vrf: Mutex::new(Bounded::new(CONTEXT_CAPACITY)),
             resolver: RwLock::new(None),
             held: Mutex::new(Default::default()),
+            lease,
         })
+    }
+
+    /// The active-node leases as the last `exclave_lease` call reported them (renewed in the
+    /// background every `renewEveryMs`): whether this node is active for each validator whose
+    /// keys the signers hold. Empty until the first answer, or when the signers run no lease.
+    pub fn lease_states(&self) -> Vec<LeaseState> {
+        self.lease.lock().clone()
     }
 
     /// Remember a SCALE pre-seal header, so that signing its blake2_256 hash with a `babe` key
@@ -231,6 +243,10 @@ impl RemoteKeystore {
         match result {
             Ok(resp) => Ok(Some(resp.signature.0)),
             Err(RemoteError::Signer(e)) if e.kind == ErrorKind::UnknownKey => Ok(None),
+            Err(RemoteError::Signer(e)) if e.kind == ErrorKind::NotActive && refusal_is_soft(kt) => {
+                tracing::debug!(key_type = ?kt, error = %e, "standby node: not signing");
+                Ok(None)
+            }
             Err(e) if e.is_refusal() && refusal_is_soft(kt) => {
                 tracing::warn!(key_type = ?kt, error = %e, "Exclave refused to sign");
                 Ok(None)
@@ -301,7 +317,7 @@ impl Keystore for RemoteKeystore {
             async move { c.vrf_sign(request).await }
         }) {
             Ok(r) => r,
-            Err(RemoteError::Signer(e)) if e.kind == ErrorKind::UnknownKey => return Ok(None),
+            Err(RemoteError::Signer(e)) if matches!(e.kind, ErrorKind::UnknownKey | ErrorKind::NotActive) => return Ok(None),
             Err(e) if e.is_refusal() => {
                 tracing::warn!(error = %e, "Exclave refused a VRF signature");
                 return Ok(None);
@@ -326,7 +342,7 @@ impl Keystore for RemoteKeystore {
             Ok(b) => <VrfPreOutput as codec::Decode>::decode(&mut b.0.as_slice())
                 .map(Some)
                 .map_err(|e| Error::Other(format!("signer returned an undecodable pre-output: {e}"))),
-            Err(RemoteError::Signer(e)) if e.kind == ErrorKind::UnknownKey => Ok(None),
+            Err(RemoteError::Signer(e)) if matches!(e.kind, ErrorKind::UnknownKey | ErrorKind::NotActive) => Ok(None),
             Err(e) => Err(e.into_keystore_error()),
         }
     }

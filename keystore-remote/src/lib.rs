@@ -23,6 +23,7 @@ mod cache;
 mod client;
 mod error;
 mod keystore;
+mod lease;
 
 pub use client::{tls_client_config, RemoteKeystoreConfig, TlsFiles};
 pub use error::RemoteError;

@@ -4,7 +4,8 @@
 //! decodes the pre-image (a BABE pre-seal header, a GRANDPA vote, an I'm-online heartbeat,
 //! a BEEFY commitment), re-derives the exact message from it, names the *duty* the signature
 //! would fulfil and the *claim key* under which it must be recorded, and decides the verdict
-//! against an existing claim: sign, same-data (return the stored signature) or refuse.
+//! against an existing claim: sign, same-data (return the stored signature) or refuse. It also
+//! holds the rules of the active-node lease (which of a validator's nodes may author and vote).
 //!
 //! What this crate is **not**: it does no I/O, reads no clock (time is an argument), holds no
 //! keys and talks to no store. The signer daemon does the atomic claim and the signing; this
@@ -29,6 +30,7 @@ mod classify;
 mod error;
 mod grandpa;
 mod heartbeat;
+mod lease;
 mod types;
 mod verdict;
 
@@ -40,6 +42,7 @@ pub use classify::{classify, Classification, SignContext, SignRequest, Unclaimed
 pub use error::PolicyError;
 pub use grandpa::{decode_vote, GrandpaStage, GrandpaVote};
 pub use heartbeat::{decode_heartbeat, Heartbeat};
+pub use lease::{lease_active, lease_gated, lease_step, LeaseRecord, LeaseStep, LeaseTiming};
 pub use types::{CLAIM_PREFIX, WATERMARK_PREFIX,
     
     payload_hash, ChainId, ClaimKey, ClaimRecord, Crypto, Duty, DutyKind, KeyType, Position,

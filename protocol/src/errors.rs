@@ -23,11 +23,13 @@ pub enum ErrorKind {
     BadRequest,
     /// 1007: the signer failed internally; nothing was signed.
     Internal,
+    /// 1008: another node of this validator holds the active-node lease; this one is standby.
+    NotActive,
 }
 
 impl ErrorKind {
     /// Every kind, in code order.
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::RefusedConflict,
         ErrorKind::RefusedPolicy,
         ErrorKind::UnknownKey,
@@ -35,11 +37,12 @@ impl ErrorKind {
         ErrorKind::Unauthorised,
         ErrorKind::BadRequest,
         ErrorKind::Internal,
+        ErrorKind::NotActive,
     ];
 
     /// The stable numeric code.
     pub fn code(self) -> i32 {
-        1001 + Self::ALL.iter().position(|k| *k == self).unwrap_or(6) as i32
+        1001 + Self::ALL.iter().position(|k| *k == self).unwrap_or(0) as i32
     }
 
     /// The kind for a code, if it is one of ours.
@@ -57,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Unauthorised => "unauthorised",
             ErrorKind::BadRequest => "bad-request",
             ErrorKind::Internal => "internal",
+            ErrorKind::NotActive => "not-active",
         }
     }
 }
@@ -100,7 +104,7 @@ mod tests {
     #[test]
     fn codes_are_stable_and_round_trip() {
         let codes: Vec<i32> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
-        assert_eq!(codes, vec![1001, 1002, 1003, 1004, 1005, 1006, 1007]);
+        assert_eq!(codes, vec![1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008]);
         for kind in ErrorKind::ALL {
             let err = ExclaveError { kind, message: "m".into(), data: Some(serde_json::json!({"a": 1})) };
             let obj: ErrorObjectOwned = err.clone().into();

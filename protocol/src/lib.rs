@@ -15,7 +15,7 @@ mod types;
 pub use bytes::{Bytes, WireKeyType};
 pub use errors::{ErrorKind, ExclaveError};
 pub use types::{
-    SignContext, SignOutcome, SignRequest, SignResponse, StatusResponse, VersionResponse, VrfRequest,
+    LeaseState, SignContext, SignOutcome, SignRequest, SignResponse, StatusResponse, VersionResponse, VrfRequest,
     VrfSignResponse, WireCrypto,
 };
 
@@ -23,7 +23,7 @@ use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 
 /// The protocol version this crate speaks; a signer refuses nothing on it yet, but reports it in
 /// `exclave_version` so a client can tell an incompatible signer before it asks for a signature.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The Exclave signer API. Every method is under the `exclave_` namespace.
 #[rpc(server, client, namespace = "exclave")]
@@ -67,4 +67,9 @@ pub trait ExclaveApi {
     /// The VRF pre-output for the same input (deterministic, no proof).
     #[method(name = "vrfPreOutput", with_extensions)]
     async fn vrf_pre_output(&self, request: VrfRequest) -> RpcResult<Bytes>;
+
+    /// Take or renew the active-node lease of every validator whose keys the signer holds, for
+    /// the calling node, and report each lease. Nodes call it every `renewEveryMs`.
+    #[method(name = "lease", with_extensions)]
+    async fn lease(&self) -> RpcResult<Vec<LeaseState>>;
 }

@@ -132,4 +132,27 @@ pub struct StatusResponse {
     pub keys: usize,
     /// The caller's identity as the signer sees it (from its client certificate).
     pub client: String,
+    /// The identity of the claim store (a random id written into the store once): signers
+    /// that report the same id share one store, which is what makes failing over between them
+    /// safe. Empty while the store has not answered (and from a protocol-1 signer).
+    #[serde(default)]
+    pub store_id: String,
+}
+
+/// One validator's active-node lease, as `exclave_lease` reports it to the asking node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeaseState {
+    /// The validator (the lease's name in the signer's config).
+    pub validator: String,
+    /// The node holding the lease.
+    pub holder: String,
+    /// Whether the asking node is the holder: it may author and vote.
+    pub active: bool,
+    /// How long the lease lasts without renewal, in milliseconds from now.
+    pub expires_in_ms: u64,
+    /// Counts holders: one more on every takeover.
+    pub term: u64,
+    /// How often the node should call `exclave_lease` to keep (or take) the lease.
+    pub renew_every_ms: u64,
 }

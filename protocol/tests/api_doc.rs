@@ -3,14 +3,15 @@
 //! code is one of ours, and every method is documented.
 
 use exclave_protocol::{
-    Bytes, ErrorKind, SignRequest, SignResponse, StatusResponse, VersionResponse, VrfRequest, VrfSignResponse,
+    Bytes, ErrorKind, LeaseState, SignRequest, SignResponse, StatusResponse, VersionResponse, VrfRequest, VrfSignResponse,
     WireCrypto, WireKeyType,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-const METHODS: [&str; 10] = [
+const METHODS: [&str; 11] = [
     "version", "status", "publicKeys", "keys", "hasKeys", "generateKey", "insertKey", "sign", "vrfSign", "vrfPreOutput",
+    "lease",
 ];
 
 fn blocks(doc: &str) -> Vec<(String, String)> {
@@ -35,7 +36,7 @@ fn check_request(v: &Value) {
     let method = v["method"].as_str().expect("method").strip_prefix("exclave_").expect("exclave_ namespace");
     let p = v["params"].clone();
     match method {
-        "version" | "status" => assert_eq!(p, Value::Array(vec![])),
+        "version" | "status" | "lease" => assert_eq!(p, Value::Array(vec![])),
         "publicKeys" => parse::<(WireKeyType, WireCrypto)>(&p, method),
         "keys" => parse::<(WireKeyType,)>(&p, method),
         "hasKeys" => parse::<(Vec<(Bytes, WireKeyType)>,)>(&p, method),
@@ -57,6 +58,7 @@ fn check_response(ty: &str, v: &Value) {
         "()" => parse::<()>(v, ty),
         "SignResponse" => parse::<SignResponse>(v, ty),
         "VrfSignResponse" => parse::<VrfSignResponse>(v, ty),
+        "Vec<LeaseState>" => parse::<Vec<LeaseState>>(v, ty),
         other => panic!("unknown response type {other} in docs/api.md"),
     }
 }

@@ -27,6 +27,105 @@ pub struct Config {
     /// Signing-log checkpoints and rotation.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The active-node lease (on by default).
+    #[serde(default)]
+    pub lease: LeaseConfig,
+}
+
+/// The active-node lease: of several nodes of one validator, only the holder authors and votes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseConfig {
+    /// `false` turns the lease off: every node asks for every duty and the claims alone decide
+    /// (safe, but a node refused a GRANDPA vote stops). For a validator with a single node.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How long a lease lasts after its last renewal. The bound on failover: a standby node
+    /// takes over at most this long (plus one renewal interval) after the active node stopped.
+    #[serde(default = "default_lease_duration_ms")]
+    pub duration_ms: u64,
+    /// The active node renews once its lease is this old (nodes call `exclave_lease` this often).
+    #[serde(default = "default_lease_renew_ms")]
+    pub renew_ms: u64,
+    /// The lease name for every key not in a `[[lease.groups]]` entry: the validator.
+    #[serde(default = "default_validator")]
+    pub validator: String,
+    /// Named key groups, when one signer holds several validators' keys.
+    #[serde(default)]
+    pub groups: Vec<LeaseGroup>,
+}
+
+/// One validator's keys, for a signer holding several validators'.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseGroup {
+    /// The lease name (the validator).
+    pub name: String,
+    /// Its public keys (`0x` + hex), any key type.
+    pub keys: Vec<String>,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            duration_ms: default_lease_duration_ms(),
+            renew_ms: default_lease_renew_ms(),
+            validator: default_validator(),
+            groups: Vec::new(),
+        }
+    }
+}
+
+impl LeaseConfig {
+    /// The engine's lease settings (`None` when disabled).
+    pub fn settings(&self) -> Result<Option<crate::lease::LeaseSettings>, ConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        if self.renew_ms == 0 || self.renew_ms >= self.duration_ms {
+            return Err(ConfigError::Invalid("lease.renew_ms must be > 0 and below lease.duration_ms".into()));
+        }
+        let valid_name = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        let mut groups = Vec::new();
+        for g in &self.groups {
+            if !valid_name(&g.name) {
+                return Err(ConfigError::Invalid(format!("lease.groups: name {:?} must be non-empty ASCII letters, digits, '-', '_' or '.'", g.name)));
+            }
+            let keys = g
+                .keys
+                .iter()
+                .map(|k| k.strip_prefix("0x").and_then(|h| hex::decode(h).ok()).ok_or_else(|| ConfigError::Invalid(format!("lease.groups {}: key {k:?} is not 0x-prefixed hex", g.name))))
+                .collect::<Result<Vec<_>, _>>()?;
+            groups.push((g.name.clone(), keys));
+        }
+        if !valid_name(&self.validator) {
+            return Err(ConfigError::Invalid("lease.validator must be non-empty ASCII letters, digits, '-', '_' or '.'".into()));
+        }
+        Ok(Some(crate::lease::LeaseSettings {
+            timing: exclave_policies::LeaseTiming { duration_ms: self.duration_ms, renew_after_ms: self.renew_ms },
+            validator: self.validator.clone(),
+            groups,
+        }))
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Two 6-second BABE slots at most: a lease of 6 s renewed every second. See
+/// docs/operations.md ("Several nodes and signers") for the trade-off.
+fn default_lease_duration_ms() -> u64 {
+    6000
+}
+
+fn default_lease_renew_ms() -> u64 {
+    1000
+}
+
+fn default_validator() -> String {
+    "validator".into()
 }
 
 /// Signing-log checkpoints (signed with the audit key) and rotation.
@@ -231,6 +330,7 @@ impl Config {
         if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_ms == 0 || self.audit.rotate_bytes < 4096 {
             return Err(ConfigError::Invalid("audit.checkpoint_every and audit.checkpoint_interval_ms must be > 0 and audit.rotate_bytes at least 4096".into()));
         }
+        self.lease.settings()?;
         if self.claims.deadline_ms == 0 {
             return Err(ConfigError::Invalid("claims.deadline_ms must be > 0".into()));
         }

@@ -42,6 +42,18 @@ pub enum StoreOptions {
     Etcd(exclave_claims::etcd::EtcdConfig),
     /// A TiKV cluster.
     Tikv(exclave_claims::tikv::TikvConfig),
+    /// A store already open in this process, shared by several signers (`exclave demo`).
+    Shared(SharedStore),
+}
+
+/// An open claim store handed to [`start`].
+#[derive(Clone)]
+pub struct SharedStore(pub Arc<dyn ClaimStore>);
+
+impl std::fmt::Debug for SharedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedStore({})", self.0.backend())
+    }
 }
 
 /// Everything needed to start a signer.
@@ -75,6 +87,8 @@ pub struct DaemonOptions {
     pub max_request_bytes: u32,
     /// Dev mode: seeded key generation allowed, loopback only, dev keys created.
     pub dev: bool,
+    /// The active-node lease (`None`: off).
+    pub lease: Option<crate::lease::LeaseSettings>,
 }
 
 /// Why a signer could not start.
@@ -161,6 +175,7 @@ impl DaemonOptions {
             },
             max_request_bytes: c.listen.max_request_bytes,
             dev: false,
+            lease: c.lease.settings()?,
         })
     }
 
@@ -188,6 +203,7 @@ impl DaemonOptions {
             bounds: SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
             max_request_bytes: 256 * 1024,
             dev: true,
+            lease: crate::config::LeaseConfig::default().settings()?,
         })
     }
 }
@@ -254,6 +270,7 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
             }
             Arc::new(store)
         }
+        StoreOptions::Shared(shared) => shared.0.clone(),
     };
     let log = SigningLog::open(&opts.signing_log, LogOptions { signer_id: opts.signer_id.clone(), ..opts.log_options.clone() })?;
     tracing::info!(audit_key = %log.audit_key(), log = %opts.signing_log.display(), "signing log open");
@@ -262,7 +279,12 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         (None, Some(dir)) => ChainPin::first_use(dir.join("chain"))?,
         (None, None) => return Err(crate::config::ConfigError::Invalid("no chain configured".into()).into()),
     };
-    let settings = EngineSettings { signer_id: opts.signer_id.clone(), bounds: opts.bounds, insecure_dev_seeds: opts.dev };
+    let settings = EngineSettings {
+        signer_id: opts.signer_id.clone(),
+        bounds: opts.bounds,
+        insecure_dev_seeds: opts.dev,
+        lease: opts.lease.clone(),
+    };
     let engine = Arc::new(Engine::new(settings, chain, keystore, keys, store, log, metrics));
     let transport = match &opts.transport {
         TransportOptions::Tls { cert, key, client_ca } => Transport::Tls(crate::tls::server_config(cert, key, client_ca)?),

@@ -6,16 +6,17 @@
 use crate::{
     chain::ChainPin,
     keystore_dir::{KeyPair, KeyRing, KeystoreDir},
+    lease::{LeaseSettings, LeaseView, Leases},
     metrics::{Metrics, RequestLabels},
     signing_log::{Decision, LogEntry, SigningLog},
 };
 use exclave_claims::{ClaimOutcome, ClaimStore};
 use exclave_policies::{
-    check_vrf_bounds, classify, payload_hash, verdict, ChainId, ClaimKey, ClaimRecord, Classification, Crypto,
+    check_vrf_bounds, classify, lease_gated, payload_hash, verdict, ChainId, ClaimKey, ClaimRecord, Classification, Crypto,
     Duty, KeyType, PolicyError, Refusal, SlotBounds, UnclaimedKind, Verdict, VrfContext,
 };
 use exclave_protocol::{
-    Bytes, ErrorKind, ExclaveError, SignContext, SignOutcome, SignRequest, SignResponse, StatusResponse,
+    Bytes, ErrorKind, ExclaveError, LeaseState, SignContext, SignOutcome, SignRequest, SignResponse, StatusResponse,
     VrfRequest, VrfSignResponse, WireCrypto, WireKeyType,
 };
 use parking_lot::RwLock;
@@ -30,6 +31,9 @@ pub struct EngineSettings {
     pub bounds: SlotBounds,
     /// Allow `generateKey` with a seed (`//Alice`): dev only.
     pub insecure_dev_seeds: bool,
+    /// The active-node lease; `None`: every node may ask for every duty (the claims still
+    /// decide; a refused GRANDPA vote then stops the refused node).
+    pub lease: Option<LeaseSettings>,
 }
 
 /// The signer's core.
@@ -41,6 +45,8 @@ pub struct Engine {
     store: Arc<dyn ClaimStore>,
     log: SigningLog,
     metrics: Metrics,
+    leases: Option<Leases>,
+    store_id: tokio::sync::OnceCell<String>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -104,7 +110,9 @@ impl Engine {
         metrics: Metrics,
     ) -> Self {
         metrics.keys.set(keys.len() as i64);
-        Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics }
+        let leases = settings.lease.clone().map(|l| Leases::new(l, settings.signer_id.clone(), store.clone(), metrics.clone()));
+        let store_id = tokio::sync::OnceCell::new();
+        Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics, leases, store_id }
     }
 
     fn pair(&self, key_type: KeyType, public: &[u8]) -> Result<KeyPair, ExclaveError> {
@@ -176,6 +184,7 @@ impl Engine {
             Classification::Claimed(duty) => {
                 trace.duty = Some(duty);
                 trace.duty_kind = duty.kind().name();
+                self.require_active(client, key_type, &req.public.0).await?;
                 let key = ClaimKey { chain, key_type, public: req.public.0.clone(), duty };
                 self.claim_then_sign(client, key, &pair, &req.message.0, req.prehashed).await
             }
@@ -270,7 +279,7 @@ impl Engine {
     /// `exclave_vrfSign`.
     pub async fn vrf_sign(&self, client: &str, req: VrfRequest) -> Result<VrfSignResponse, ExclaveError> {
         let start = Instant::now();
-        let result = self.vrf_inner(&req).await.map(|sig| VrfSignResponse {
+        let result = self.vrf_inner(client, &req).await.map(|sig| VrfSignResponse {
             pre_output: codec::Encode::encode(&sig.pre_output).into(),
             proof: codec::Encode::encode(&sig.proof).into(),
         });
@@ -290,16 +299,18 @@ impl Engine {
     }
 
     /// `exclave_vrfPreOutput`.
-    pub async fn vrf_pre_output(&self, req: VrfRequest) -> Result<Bytes, ExclaveError> {
+    pub async fn vrf_pre_output(&self, client: &str, req: VrfRequest) -> Result<Bytes, ExclaveError> {
         use sp_core::crypto::VrfSecret;
         let (pair, ctx) = self.vrf_prepare(&req)?;
+        self.require_active(client, KeyType(req.key_type.0), &req.public.0).await?;
         let data = exclave_policies::vrf_sign_data(&ctx);
         Ok(codec::Encode::encode(&pair.vrf_pre_output(data.as_ref())).into())
     }
 
-    async fn vrf_inner(&self, req: &VrfRequest) -> Result<sp_core::sr25519::vrf::VrfSignature, ExclaveError> {
+    async fn vrf_inner(&self, client: &str, req: &VrfRequest) -> Result<sp_core::sr25519::vrf::VrfSignature, ExclaveError> {
         use sp_core::crypto::VrfSecret;
         let (pair, ctx) = self.vrf_prepare(req)?;
+        self.require_active(client, KeyType(req.key_type.0), &req.public.0).await?;
         Ok(pair.vrf_sign(&exclave_policies::vrf_sign_data(&ctx)))
     }
 
@@ -390,10 +401,83 @@ impl Engine {
         self.keys.read().publics(KeyType(key_type.0), None).into_iter().map(Bytes).collect()
     }
 
-    /// `exclave_hasKeys`: true only if every pair is held.
-    pub fn has_keys(&self, keys: &[(Bytes, WireKeyType)]) -> bool {
-        let ring = self.keys.read();
-        keys.iter().all(|(public, kt)| ring.get(KeyType(kt.0), &public.0).is_some())
+    /// `exclave_hasKeys`: true only if every pair is held and, for BABE and GRANDPA keys, the
+    /// asking node is its validator's active node.
+    pub async fn has_keys(&self, client: &str, keys: &[(Bytes, WireKeyType)]) -> bool {
+        let held = {
+            let ring = self.keys.read();
+            keys.iter().all(|(public, kt)| ring.get(KeyType(kt.0), &public.0).is_some())
+        };
+        if !held {
+            return false;
+        }
+        for (public, kt) in keys {
+            if let Err(e) = self.require_active(client, KeyType(kt.0), &public.0).await {
+                tracing::debug!(client, key_type = %kt, error = %e.message, "hasKeys: false");
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Refuse a BABE or GRANDPA duty unless `client` is its validator's active node.
+    async fn require_active(&self, client: &str, key_type: KeyType, public: &[u8]) -> Result<(), ExclaveError> {
+        let Some(leases) = &self.leases else { return Ok(()) };
+        if !lease_gated(key_type) {
+            return Ok(());
+        }
+        let validator = leases.validator_of(public);
+        match leases.check(self.chain.current(), validator, client).await {
+            Ok(LeaseView::Active(_)) => Ok(()),
+            Ok(LeaseView::Standby(rec)) => Err(err(
+                ErrorKind::NotActive,
+                format!(
+                    "node {client} is standby for validator {validator}: node {} holds the active-node lease for {} ms more (term {}); nothing was signed",
+                    rec.holder,
+                    rec.expires_at_ms.saturating_sub(now_ms()),
+                    rec.term
+                ),
+            )),
+            Err(e) => Err(err(
+                ErrorKind::StoreUnavailable,
+                format!("cannot confirm the active-node lease of validator {validator}: {e}; nothing was signed"),
+            )),
+        }
+    }
+
+    /// `exclave_lease`: take or renew, for `client`, the lease of every validator whose BABE or
+    /// GRANDPA keys this signer holds.
+    pub async fn lease(&self, client: &str) -> Result<Vec<LeaseState>, ExclaveError> {
+        let Some(leases) = &self.leases else { return Ok(Vec::new()) };
+        let mut validators: Vec<String> = {
+            let ring = self.keys.read();
+            [KeyType::BABE, KeyType::GRANDPA]
+                .iter()
+                .flat_map(|kt| ring.publics(*kt, None))
+                .map(|p| leases.validator_of(&p).to_owned())
+                .collect()
+        };
+        validators.sort();
+        validators.dedup();
+        let mut out = Vec::with_capacity(validators.len());
+        for validator in validators {
+            let view = leases.check(self.chain.current(), &validator, client).await.map_err(|e| {
+                err(ErrorKind::StoreUnavailable, format!("cannot read or renew the active-node lease of validator {validator}: {e}"))
+            })?;
+            let (active, rec) = match view {
+                LeaseView::Active(r) => (true, r),
+                LeaseView::Standby(r) => (false, r),
+            };
+            out.push(LeaseState {
+                validator,
+                holder: rec.holder,
+                active,
+                expires_in_ms: rec.expires_at_ms.saturating_sub(now_ms()),
+                term: rec.term,
+                renew_every_ms: leases.settings().timing.renew_after_ms,
+            });
+        }
+        Ok(out)
     }
 
     /// `exclave_generateKey`.
@@ -449,14 +533,23 @@ impl Engine {
 
     /// `exclave_status`.
     pub async fn status(&self, client: &str) -> StatusResponse {
+        let store_ready = self.store.ping().await.is_ok();
+        let store_id = self.store_id().await.unwrap_or_default();
         StatusResponse {
             signer_id: self.settings.signer_id.clone(),
             chain: Bytes(self.chain.current().map(|c| c.0.to_vec()).unwrap_or_default()),
             store_backend: self.store.backend().into(),
-            store_ready: self.store.ping().await.is_ok(),
+            store_ready,
             keys: self.keys.read().len(),
             client: client.into(),
+            store_id,
         }
+    }
+
+    /// The claim store's identity: a random id written into the store's `store-id` register by
+    /// the first signer that opened it. Signers sharing a store report the same id.
+    pub async fn store_id(&self) -> Option<String> {
+        self.store_id.get_or_try_init(|| read_or_create_store_id(self.store.as_ref())).await.ok().cloned()
     }
 
     /// Ready when keys are loaded and the store answers.
@@ -482,6 +575,26 @@ impl Engine {
         self.chain.current()
     }
 }
+
+async fn read_or_create_store_id(store: &dyn ClaimStore) -> Result<String, exclave_claims::StoreError> {
+    if let Some(id) = store.register(STORE_ID_REGISTER).await? {
+        return Ok(String::from_utf8_lossy(&id).into_owned());
+    }
+    let mine = hex::encode(rand::random::<[u8; 16]>());
+    match store.swap_register(STORE_ID_REGISTER, None, mine.as_bytes()).await {
+        Ok(exclave_claims::Swap::Swapped) => Ok(mine),
+        Ok(exclave_claims::Swap::Current(Some(id))) => Ok(String::from_utf8_lossy(&id).into_owned()),
+        // An outcome unknown or an incoherent answer: read what is there now.
+        Ok(exclave_claims::Swap::Current(None)) | Err(_) => store
+            .register(STORE_ID_REGISTER)
+            .await?
+            .map(|id| String::from_utf8_lossy(&id).into_owned())
+            .ok_or(exclave_claims::StoreError::Unavailable { backend: store.backend(), reason: "the store id could not be created".into() }),
+    }
+}
+
+/// The register holding the store's identity.
+pub const STORE_ID_REGISTER: &str = "store-id";
 
 fn conclude(v: Verdict) -> Result<SignResponse, ExclaveError> {
     match v {

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod http_status;
 pub mod interchange;
 pub mod keystore_dir;
+pub mod lease;
 pub mod metrics;
 pub mod rpc;
 pub mod server;

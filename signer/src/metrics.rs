@@ -20,6 +20,22 @@ pub struct RequestLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of `exclave_lease_holder`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseHolderLabels {
+    /// The validator (lease name).
+    pub validator: String,
+    /// A node identity.
+    pub node: String,
+}
+
+/// A validator label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ValidatorLabel {
+    /// The validator (lease name).
+    pub validator: String,
+}
+
 /// The signer's metrics.
 #[derive(Clone)]
 pub struct Metrics {
@@ -33,6 +49,10 @@ pub struct Metrics {
     pub store_ambiguous: Counter,
     /// Keys held.
     pub keys: Gauge,
+    /// 1 for the node holding a validator's lease as this signer last saw it, 0 for earlier holders.
+    pub lease_holder: Family<LeaseHolderLabels, Gauge>,
+    /// Takeovers of a lease (a new holder after the old one let it expire) written by this signer.
+    pub lease_takeovers: Family<ValidatorLabel, Counter>,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -48,6 +68,8 @@ impl Metrics {
             sign_seconds: Histogram::new(latency_buckets()),
             store_ambiguous: Counter::default(),
             keys: Gauge::default(),
+            lease_holder: Family::default(),
+            lease_takeovers: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("exclave");
         r.register("requests", "Signer requests by method, key type, duty and outcome", m.requests.clone());
@@ -55,6 +77,8 @@ impl Metrics {
         r.register("sign_seconds", "Latency of signing requests, request to reply", m.sign_seconds.clone());
         r.register("store_ambiguous", "Claims whose store answer was an error or deadline", m.store_ambiguous.clone());
         r.register("keys", "Keys held by the signer", m.keys.clone());
+        r.register("lease_holder", "1 for the node holding the validator's active-node lease as this signer last saw it", m.lease_holder.clone());
+        r.register("lease_takeovers", "Active-node lease takeovers written by this signer", m.lease_takeovers.clone());
         m
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::engine::Engine;
 use exclave_protocol::{
-    Bytes, ErrorKind, ExclaveApiServer, ExclaveError, SignRequest, SignResponse, StatusResponse, VersionResponse,
+    Bytes, ErrorKind, ExclaveApiServer, ExclaveError, LeaseState, SignRequest, SignResponse, StatusResponse, VersionResponse,
     VrfRequest, VrfSignResponse, WireCrypto, WireKeyType, PROTOCOL_VERSION,
 };
 use jsonrpsee::{core::{async_trait, RpcResult}, Extensions};
@@ -52,8 +52,7 @@ impl ExclaveApiServer for Rpc {
     }
 
     async fn has_keys(&self, ext: &Extensions, keys: Vec<(Bytes, WireKeyType)>) -> RpcResult<bool> {
-        client(ext)?;
-        Ok(self.engine.has_keys(&keys))
+        Ok(self.engine.has_keys(client(ext)?, &keys).await)
     }
 
     async fn generate_key(&self, ext: &Extensions, key_type: WireKeyType, crypto: WireCrypto, seed: Option<String>) -> RpcResult<Bytes> {
@@ -73,7 +72,10 @@ impl ExclaveApiServer for Rpc {
     }
 
     async fn vrf_pre_output(&self, ext: &Extensions, request: VrfRequest) -> RpcResult<Bytes> {
-        client(ext)?;
-        Ok(self.engine.vrf_pre_output(request).await?)
+        Ok(self.engine.vrf_pre_output(client(ext)?, request).await?)
+    }
+
+    async fn lease(&self, ext: &Extensions) -> RpcResult<Vec<LeaseState>> {
+        Ok(self.engine.lease(client(ext)?).await?)
     }
 }

@@ -111,6 +111,13 @@ pub struct DevPki {
 impl DevPki {
     /// The dev PKI under `dir/tls`, created if missing.
     pub fn ensure(dir: &Path) -> Result<Self, TlsError> {
+        Self::ensure_with_nodes(dir, &[])
+    }
+
+    /// [`DevPki::ensure`], plus one client certificate per node name (CN = the name, the node's
+    /// identity at the signer) at [`DevPki::node_files`]. Node certificates can only be issued
+    /// with a new PKI (the dev CA key is not kept).
+    pub fn ensure_with_nodes(dir: &Path, nodes: &[&str]) -> Result<Self, TlsError> {
         let tls = dir.join("tls");
         let pki = Self {
             ca: tls.join("ca.pem"),
@@ -121,9 +128,21 @@ impl DevPki {
         };
         if !pki.ca.exists() {
             std::fs::create_dir_all(&tls).map_err(io(&tls))?;
-            pki.generate(&["dev-node"])?;
+            pki.generate(&[&["dev-node"], nodes].concat())?;
+        }
+        for node in nodes {
+            let (cert, _) = pki.node_files(node);
+            if !cert.exists() {
+                return Err(TlsError::Config(format!("{} is missing and the dev CA key is not kept: remove {} to start a new dev PKI", cert.display(), tls.display())));
+            }
         }
         Ok(pki)
+    }
+
+    /// Certificate and key of a node issued by [`DevPki::ensure_with_nodes`].
+    pub fn node_files(&self, node: &str) -> (PathBuf, PathBuf) {
+        let dir = self.ca.parent().unwrap_or(Path::new("."));
+        (dir.join(format!("node-{node}.pem")), dir.join(format!("node-{node}.key")))
     }
 
     fn generate(&self, clients: &[&str]) -> Result<(), TlsError> {
@@ -146,7 +165,14 @@ impl DevPki {
         write_file(&self.server_cert, server_pem.as_bytes(), 0o644)?;
         write_file(&self.server_key, server_key.as_bytes(), 0o600)?;
         write_file(&self.client_cert, client_pem.as_bytes(), 0o644)?;
-        write_file(&self.client_key, client_key.as_bytes(), 0o600)
+        write_file(&self.client_key, client_key.as_bytes(), 0o600)?;
+        for node in &clients[1..] {
+            let (pem, key) = leaf(node, vec![])?;
+            let (cert_path, key_path) = self.node_files(node);
+            write_file(&cert_path, pem.as_bytes(), 0o644)?;
+            write_file(&key_path, key.as_bytes(), 0o600)?;
+        }
+        Ok(())
     }
 }
 

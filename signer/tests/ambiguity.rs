@@ -106,6 +106,7 @@ fn engine(dir: &std::path::Path) -> (Engine, Arc<Mutex<Fault>>) {
         signer_id: "signer-a".into(),
         bounds: SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
         insecure_dev_seeds: false,
+        lease: None,
     };
     let engine = Engine::new(
         settings,

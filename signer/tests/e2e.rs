@@ -193,15 +193,3 @@ fn an_audi_key_that_is_also_a_babe_key_signs_nothing_unclaimed() {
     let pop = sp_core::proof_of_possession::statement_of_ownership(&[1; 32]);
     assert!(ks.sr25519_sign(BABE, &alice_sr(), &pop).expect("pop").is_some());
 }
-
-#[test]
-fn several_signer_urls_are_refused_until_signers_share_a_store() {
-    let config = exclave_keystore_remote::RemoteKeystoreConfig {
-        urls: vec!["https://127.0.0.1:1".into(), "https://127.0.0.1:2".into()],
-        chain: CHAIN,
-        tls: None,
-        timeout: std::time::Duration::from_secs(1),
-    };
-    let err = exclave_keystore_remote::RemoteKeystore::new(config).err().expect("refused");
-    assert!(err.to_string().contains("shared replicated claim store"), "{err}");
-}

@@ -285,8 +285,9 @@ pub fn import_key(keystore: &Path, key_type: &str, secret: &str) {
     assert!(import.wait().expect("import").success(), "keys import failed");
 }
 
-/// Signer processes `ids` in `dir` sharing the `[claims]` table `claims`, each with its own
-/// signing log, all holding //Alice's GRANDPA key and the dev PKI.
+/// Signer processes `ids` in `dir` sharing the `[claims]` table `claims` (`@ID@` in it becomes
+/// the signer's id), each with its own signing log, all holding //Alice's GRANDPA key and the
+/// dev PKI.
 pub fn spawn_signers(dir: &Path, ids: &[&str], claims: &str) -> Vec<Signer> {
     exclave_signer::tls::DevPki::ensure(dir).expect("pki");
     let keystore = dir.join("keystore");
@@ -295,7 +296,7 @@ pub fn spawn_signers(dir: &Path, ids: &[&str], claims: &str) -> Vec<Signer> {
     }
     ids.iter()
         .map(|id| {
-            let cfg = write_config_with(dir, "", id, claims);
+            let cfg = write_config_with(dir, "", id, &claims.replace("@ID@", id));
             let text = std::fs::read_to_string(&cfg).expect("cfg").replace("signing.log", &format!("{id}.log"));
             std::fs::write(&cfg, text).expect("cfg");
             Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir)
@@ -306,6 +307,16 @@ pub fn spawn_signers(dir: &Path, ids: &[&str], claims: &str) -> Vec<Signer> {
 /// An in-process engine with //Alice keys for babe, gran, imon and beef, on `store`, logging to
 /// `dir/log/signing.log` as `signer` (a checkpoint every 5 records).
 pub fn engine(dir: &Path, signer: &str, store: Arc<dyn exclave_claims::ClaimStore>) -> exclave_signer::engine::Engine {
+    engine_with_lease(dir, signer, store, None)
+}
+
+/// [`engine`] with an active-node lease.
+pub fn engine_with_lease(
+    dir: &Path,
+    signer: &str,
+    store: Arc<dyn exclave_claims::ClaimStore>,
+    lease: Option<exclave_signer::lease::LeaseSettings>,
+) -> exclave_signer::engine::Engine {
     use exclave_policies::{Crypto, KeyType};
     use exclave_signer::keystore_dir::{KeyPair, KeyRing, KeystoreDir};
     std::fs::create_dir_all(dir.join("log")).expect("mkdir");
@@ -319,6 +330,7 @@ pub fn engine(dir: &Path, signer: &str, store: Arc<dyn exclave_claims::ClaimStor
             signer_id: signer.into(),
             bounds: exclave_policies::SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
             insecure_dev_seeds: false,
+            lease,
         },
         exclave_signer::chain::ChainPin::Fixed(exclave_policies::ChainId(CHAIN)),
         KeystoreDir::open(&dir.join("keystore")).expect("keystore"),

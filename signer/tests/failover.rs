@@ -1,0 +1,80 @@
+//! Several signers in one client: `RemoteKeystore` with a list of signer URLs fails over to the
+//! next signer when one stops answering, but only between signers that report the same claim
+//! store id (re-sending a request is safe only within one store).
+
+mod common;
+
+use common::*;
+use exclave_keystore_remote::{RemoteKeystore, RemoteKeystoreConfig};
+use exclave_tikv_protocol_standin::StandIn;
+use sp_core::{crypto::KeyTypeId, ed25519, Pair};
+use sp_keystore::Keystore;
+use std::time::{Duration, Instant};
+
+const GRAN: KeyTypeId = KeyTypeId(*b"gran");
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+fn alice() -> ed25519::Public {
+    ed25519::Pair::from_string("//Alice", None).expect("dev").public()
+}
+
+fn keystore(signers: &[Signer]) -> RemoteKeystore {
+    RemoteKeystore::new(RemoteKeystoreConfig {
+        urls: signers.iter().map(|s| s.rpc.clone()).collect(),
+        chain: CHAIN,
+        tls: Some(signers[0].tls()),
+        timeout: TIMEOUT,
+    })
+    .expect("remote keystore")
+}
+
+/// The records of the signing log of the signer `id` started by `spawn_signers` in `dir`.
+fn log_of(dir: &std::path::Path, id: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join(format!("{id}.log")))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("log line is JSON"))
+        .collect()
+}
+
+fn vote(ks: &RemoteKeystore, round: u64, target: u8) -> Option<ed25519::Signature> {
+    ks.ed25519_sign(GRAN, &alice(), &grandpa_payload(true, target, 10, round, 9)).expect("vote")
+}
+
+#[test]
+fn a_client_fails_over_between_signers_sharing_a_store() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let standin = rt.block_on(StandIn::start()).expect("stand-in");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let claims = format!("[claims]\nbackend = \"tikv\"\nendpoints = [\"{}\"]\nkeyspace = \"exclave\"\ndeadline_ms = 2000", standin.pd_endpoint());
+    let mut signers = spawn_signers(dir.path(), &["signer-a", "signer-b"], &claims);
+    let ks = keystore(&signers);
+    let first = vote(&ks, 1, 1).expect("signed through signer-a");
+    signers[0].kill9();
+    let started = Instant::now();
+    let second = vote(&ks, 2, 1).expect("signed through signer-b");
+    let took = started.elapsed();
+    assert!(took < TIMEOUT, "fail-over after a refused connection took {took:?}");
+    assert_eq!(vote(&ks, 1, 1), Some(first), "the identical round-1 vote from signer-b is the stored signature");
+    let conflict = ks.ed25519_sign(GRAN, &alice(), &grandpa_payload(true, 2, 10, 1, 9)).expect_err("a different round-1 vote");
+    assert!(conflict.to_string().contains("refused-conflict"), "signer-b refuses it: one store, one claim ({conflict})");
+    assert_ne!(first, second);
+    let b_log = log_of(dir.path(), "signer-b");
+    assert!(b_log.iter().any(|r| r["decision"] == "signed"), "signer-b signed round 2");
+    assert!(b_log.iter().any(|r| r["decision"] == "same-data"), "signer-b answered round 1 from the claim");
+}
+
+#[test]
+fn signers_on_different_stores_are_never_both_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let claims = format!("[claims]\nbackend = \"embedded\"\npath = \"{}/@ID@.redb\"\ndeadline_ms = 2000", dir.path().display());
+    let mut signers = spawn_signers(dir.path(), &["signer-a", "signer-b"], &claims);
+    let ks = keystore(&signers);
+    assert_eq!(ks.ed25519_public_keys(GRAN), vec![alice()], "signer-a answers");
+    signers[0].kill9();
+    // signer-b answers too, but from another store: re-sending there could sign a duty twice.
+    assert!(ks.ed25519_public_keys(GRAN).is_empty(), "signer-b, on another store, must not be used");
+    assert!(ks.keys(GRAN).is_err());
+    let b_log = log_of(dir.path(), "signer-b");
+    assert!(!b_log.is_empty() && b_log.iter().all(|r| r["method"] != "sign"), "signer-b has a log, and no request reached it");
+}
