@@ -37,6 +37,29 @@ enum Command {
     /// Export, import and prune claim history (interchange format in docs/audit.md).
     #[command(subcommand)]
     Claims(claims::ClaimsCommand),
+    /// A first run, no external services: two signers on one claim store, two simulated nodes
+    /// of one validator, a failover, and an equivocation check (logs: set RUST_LOG).
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Where the signers keep keys, logs and the claim store (default: a new temporary directory, kept).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Slots to run.
+    #[arg(long, default_value_t = 48)]
+    slots: u64,
+    /// Slot duration in milliseconds (a real chain's is 6000).
+    #[arg(long, default_value_t = 500)]
+    slot_ms: u64,
+}
+
+impl Cli {
+    /// The log filter when RUST_LOG is not set: the demo keeps its terminal for the live view.
+    pub fn default_log_filter(&self) -> &'static str {
+        if matches!(self.command, Command::Demo(_)) { "off" } else { "info" }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -99,9 +122,9 @@ struct KeystoreArg {
     keystore: PathBuf,
 }
 
-/// Set up `tracing` (RUST_LOG filters; default `info`).
-pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+/// Set up `tracing` (RUST_LOG filters; `default` without it).
+pub fn init_tracing(json: bool, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -117,7 +140,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Keys(cmd) => keys(cmd).map(|()| 0),
         Command::Audit(cmd) => tokio::task::spawn_blocking(move || audit::run(cmd)).await?,
         Command::Claims(cmd) => claims::run(cmd).await,
+        Command::Demo(args) => tokio::task::spawn_blocking(move || demo(args)).await?,
     }
+}
+
+fn demo(args: DemoArgs) -> anyhow::Result<i32> {
+    if args.slots < 40 || args.slot_ms < 200 {
+        anyhow::bail!("--slots must be at least 40 and --slot-ms at least 200 (the demo kills a node at slot 12 and restarts it at 34)");
+    }
+    let dir = args.dir.unwrap_or_else(|| std::env::temp_dir().join(format!("exclave-demo-{}", std::process::id())));
+    if dir.join("claims.redb").exists() {
+        anyhow::bail!("{} already holds a demo's claim store; give a new --dir", dir.display());
+    }
+    let opts = exclave_signer::demo::DemoOptions { slots: args.slots, slot_ms: args.slot_ms, lease_ms: args.slot_ms, ..exclave_signer::demo::DemoOptions::new(dir) };
+    let summary = exclave_signer::demo::run(&opts, &tokio::runtime::Handle::current(), &mut std::io::stdout().lock())?;
+    Ok(if summary.passed() { 0 } else { 1 })
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

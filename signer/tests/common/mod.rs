@@ -4,11 +4,6 @@
 
 use codec::Encode;
 use exclave_keystore_remote::{RemoteKeystore, RemoteKeystoreConfig, TlsFiles};
-use sp_consensus_babe::{digests::PreDigest, BABE_ENGINE_ID};
-use sp_runtime::{
-    generic::{Digest, DigestItem, Header},
-    traits::{BlakeTwo256, Header as _},
-};
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -131,41 +126,7 @@ pub fn current_slot() -> u64 {
     ms / 6000
 }
 
-/// A real pre-seal header for `slot`, varied by `salt` (its state root).
-pub fn babe_header(slot: u64, number: u32, salt: u8) -> Header<u32, BlakeTwo256> {
-    let pre = PreDigest::SecondaryPlain(sp_consensus_babe::digests::SecondaryPlainPreDigest {
-        authority_index: 0,
-        slot: slot.into(),
-    });
-    Header::new(
-        number,
-        [salt; 32].into(),
-        [salt.wrapping_add(1); 32].into(),
-        [9; 32].into(),
-        Digest { logs: vec![DigestItem::PreRuntime(BABE_ENGINE_ID, pre.encode())] },
-    )
-}
-
-/// The pre-hash a node signs for a header.
-pub fn pre_hash(h: &Header<u32, BlakeTwo256>) -> [u8; 32] {
-    h.hash().0
-}
-
-/// A GRANDPA vote payload.
-pub fn grandpa_payload(precommit: bool, target: u8, number: u32, round: u64, set_id: u64) -> Vec<u8> {
-    let hash = sp_core::H256::repeat_byte(target);
-    let msg = if precommit {
-        finality_grandpa::Message::Precommit(finality_grandpa::Precommit { target_hash: hash, target_number: number })
-    } else {
-        finality_grandpa::Message::Prevote(finality_grandpa::Prevote { target_hash: hash, target_number: number })
-    };
-    sp_consensus_grandpa::localized_payload(round, set_id, &msg)
-}
-
-/// An I'm-online heartbeat payload.
-pub fn heartbeat(block: u32, session: u32) -> Vec<u8> {
-    exclave_policies::Heartbeat { block_number: block, session_index: session, authority_index: 0, validators_len: 3 }.encode()
-}
+pub use exclave_signer::sim::payloads::{babe_header, grandpa_payload, heartbeat, pre_hash};
 
 /// A BEEFY commitment.
 pub fn commitment(block: u32, set_id: u64, root: u8) -> Vec<u8> {

@@ -1,0 +1,24 @@
+//! `exclave demo` from the binary, as a newcomer runs it: it passes, kills and replaces the
+//! active node, reports zero equivocations and intact signing logs.
+
+mod common;
+
+#[test]
+fn the_demo_fails_over_and_finds_no_equivocation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = common::exclave()
+        .args(["demo", "--slots", "40", "--slot-ms", "250", "--dir"])
+        .arg(dir.path().join("demo"))
+        .output()
+        .expect("run exclave demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for expected in ["is killed", "is stopped", "restarts", "equivocations          0 (", "signing logs           intact", "\nPASS"] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    let failover = stdout.lines().find(|l| l.contains("failover")).expect("failover line");
+    let slots: u64 = failover.split("came ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).expect("slots");
+    assert!(slots <= 3, "failover took {slots} slots: {failover}");
+    let again = common::exclave().args(["demo", "--dir"]).arg(dir.path().join("demo")).output().expect("run");
+    assert_eq!(again.status.code(), Some(1), "a used directory is refused");
+}
