@@ -8,12 +8,12 @@
 #   alice-2.pem/.key          certificate's subject common name as the node's identity (claims,
 #                             signing log, metrics, leases): CN alice-1 and alice-2
 #
-# Usage: docker/gen-pki.sh [--force]    (--force replaces an existing docker/pki/)
+# Usage: docker/gen-pki.sh [--force]    (--force replaces an existing docker/pki/; PKI_DIR=... writes there)
 # The files are copied into the `pki` volume, owned by the containers' user, by the compose
 # service pki-init at each `docker-compose up`.
 set -euo pipefail
 
-DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pki"
+DIR="${PKI_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pki}"   # PKI_DIR: elsewhere (scripts/e2e-chain.sh failover)
 NODES=(alice-1 alice-2)
 DAYS=825
 

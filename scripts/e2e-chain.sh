@@ -22,6 +22,7 @@
 # Prints a summary and exits non-zero on any failure (1: a check failed, 2: set-up or timeout).
 #
 # Usage:   scripts/e2e-chain.sh            (from anywhere; builds what it needs)
+#          scripts/e2e-chain.sh failover   the high-availability scenario instead (scripts/e2e-failover.sh)
 # Needs:   cargo, curl, python3; the demo node's build prerequisites (wasm32v1-none target,
 #          protobuf-compiler). A cold demo-node build takes 25–90 minutes (2 cores).
 # Environment:
@@ -135,6 +136,12 @@ start_node() {
 }
 
 # ---------------------------------------------------------------------------------------------
+if [[ "${1:-}" == "failover" ]]; then
+	# The high-availability scenario: two alice nodes, two signers on a 3-member etcd.
+	# shellcheck source=scripts/e2e-failover.sh
+	source "$ROOT/scripts/e2e-failover.sh"
+	exit 0
+fi
 [[ -n "${E2E_SKIP_BUILD:-}" ]] || build
 [[ -x "$NODE_BIN" && -x "$EXCLAVE_BIN" ]] || { log "missing $NODE_BIN or $EXCLAVE_BIN"; exit 2; }
 

@@ -41,6 +41,7 @@ pub struct RemoteKeystore {
     resolver: RwLock<Option<VrfResolver>>,
     held: Mutex<HeldKeys>,
     lease: Arc<Mutex<Vec<LeaseState>>>,
+    interest: crate::lease::Interest,
 }
 
 /// Per key type: when the signer's key list was fetched, and the public keys it held.
@@ -100,7 +101,8 @@ impl RemoteKeystore {
         };
         let clients = Arc::new(clients);
         let lease = Arc::new(Mutex::new(Vec::new()));
-        runtime.spawn(crate::lease::keepalive(clients.clone(), lease.clone()));
+        let interest = crate::lease::Interest::default();
+        runtime.spawn(crate::lease::keepalive(clients.clone(), interest.clone(), lease.clone()));
         Ok(Self {
             runtime: Some(runtime),
             clients,
@@ -111,6 +113,7 @@ impl RemoteKeystore {
             resolver: RwLock::new(None),
             held: Mutex::new(Default::default()),
             lease,
+            interest,
         })
     }
 
@@ -217,6 +220,7 @@ impl RemoteKeystore {
     }
 
     fn sign(&self, kt: KeyTypeId, crypto: WireCrypto, public: &[u8], msg: &[u8], context: SignContext, prehashed: bool) -> Result<Option<Vec<u8>>, Error> {
+        crate::lease::note_interest(&self.interest, kt.0, public);
         let request = SignRequest {
             chain: Bytes(self.chain.to_vec()),
             key_type: key_type(kt),
@@ -262,6 +266,7 @@ impl RemoteKeystore {
         if !self.holds(kt, &public.0) {
             return None;
         }
+        crate::lease::note_interest(&self.interest, kt.0, &public.0);
         let Some(ctx) = self.resolve_vrf(input) else {
             tracing::warn!(key_type = ?kt, "no VRF context matches this transcript: not claiming the slot");
             return None;
@@ -394,6 +399,9 @@ impl Keystore for RemoteKeystore {
     }
 
     fn has_keys(&self, public_keys: &[(Vec<u8>, KeyTypeId)]) -> bool {
+        for (public, kt) in public_keys {
+            crate::lease::note_interest(&self.interest, kt.0, public);
+        }
         let keys: Vec<(Bytes, WireKeyType)> = public_keys.iter().map(|(p, kt)| (Bytes(p.clone()), key_type(*kt))).collect();
         self.rpc(move |c| {
             let keys = keys.clone();

@@ -68,8 +68,9 @@ pub trait ExclaveApi {
     #[method(name = "vrfPreOutput", with_extensions)]
     async fn vrf_pre_output(&self, request: VrfRequest) -> RpcResult<Bytes>;
 
-    /// Take or renew the active-node lease of every validator whose keys the signer holds, for
-    /// the calling node, and report each lease. Nodes call it every `renewEveryMs`.
+    /// Take or renew, for the calling node, the active-node lease of each validator one of
+    /// `keys` (the BABE and GRANDPA keys the node uses) belongs to, and report each lease. Nodes
+    /// call it every `renewEveryMs`.
     #[method(name = "lease", with_extensions)]
-    async fn lease(&self) -> RpcResult<Vec<LeaseState>>;
+    async fn lease(&self, keys: Vec<(Bytes, WireKeyType)>) -> RpcResult<Vec<LeaseState>>;
 }

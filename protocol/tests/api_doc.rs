@@ -36,7 +36,8 @@ fn check_request(v: &Value) {
     let method = v["method"].as_str().expect("method").strip_prefix("exclave_").expect("exclave_ namespace");
     let p = v["params"].clone();
     match method {
-        "version" | "status" | "lease" => assert_eq!(p, Value::Array(vec![])),
+        "lease" => parse::<(Vec<(Bytes, WireKeyType)>,)>(&p, method),
+        "version" | "status" => assert_eq!(p, Value::Array(vec![])),
         "publicKeys" => parse::<(WireKeyType, WireCrypto)>(&p, method),
         "keys" => parse::<(WireKeyType,)>(&p, method),
         "hasKeys" => parse::<(Vec<(Bytes, WireKeyType)>,)>(&p, method),

@@ -197,7 +197,7 @@ pub fn run(opts: &DemoOptions, rt: &tokio::runtime::Handle, out: &mut impl Write
     let mut summary = DemoSummary { slots: opts.slots, ..DemoSummary::default() };
     let mut killed: Option<(usize, u64)> = None;
     writeln!(out, "Each slot: a node asks for a BABE slot claim (VRF) and a seal, votes (prevote, precommit) if hasKeys says it may, and every 10 slots sends a heartbeat.")?;
-    writeln!(out, "{:>5}  {:<26} {:<26} {}", "slot", NODES[0], NODES[1], "signers")?;
+    writeln!(out, "{:>5}  {:<26} {:<26} signers", "slot", NODES[0], NODES[1])?;
     for i in 0..opts.slots {
         let slot = first + i;
         sleep_until_ms(slot * opts.slot_ms);

@@ -445,16 +445,15 @@ impl Engine {
         }
     }
 
-    /// `exclave_lease`: take or renew, for `client`, the lease of every validator whose BABE or
-    /// GRANDPA keys this signer holds.
-    pub async fn lease(&self, client: &str) -> Result<Vec<LeaseState>, ExclaveError> {
+    /// `exclave_lease`: take or renew, for `client`, the lease of each validator one of `keys`
+    /// (held, BABE or GRANDPA) belongs to.
+    pub async fn lease(&self, client: &str, keys: &[(Bytes, WireKeyType)]) -> Result<Vec<LeaseState>, ExclaveError> {
         let Some(leases) = &self.leases else { return Ok(Vec::new()) };
         let mut validators: Vec<String> = {
             let ring = self.keys.read();
-            [KeyType::BABE, KeyType::GRANDPA]
-                .iter()
-                .flat_map(|kt| ring.publics(*kt, None))
-                .map(|p| leases.validator_of(&p).to_owned())
+            keys.iter()
+                .filter(|(p, kt)| lease_gated(KeyType(kt.0)) && ring.get(KeyType(kt.0), &p.0).is_some())
+                .map(|(p, _)| leases.validator_of(&p.0).to_owned())
                 .collect()
         };
         validators.sort();

@@ -95,12 +95,12 @@ impl Leases {
     /// lease when the rules say so.
     pub async fn check(&self, chain: Option<ChainId>, validator: &str, node: &str) -> Result<LeaseView, LeaseError> {
         let name = register_name(chain, validator);
-        if let Some(view) = self.from_cache(&name, node) {
+        if let Some(view) = self.cached_view(&name, node) {
             return Ok(view);
         }
         let lock = self.locks.lock().entry(name.clone()).or_default().clone();
         let _one_at_a_time = lock.lock().await;
-        if let Some(view) = self.from_cache(&name, node) {
+        if let Some(view) = self.cached_view(&name, node) {
             return Ok(view);
         }
         let cached = self.cache.lock().get(&name).map(|c| (c.record.clone(), c.bytes.clone()));
@@ -168,7 +168,7 @@ impl Leases {
         Ok(record)
     }
 
-    fn from_cache(&self, name: &str, node: &str) -> Option<LeaseView> {
+    fn cached_view(&self, name: &str, node: &str) -> Option<LeaseView> {
         let cache = self.cache.lock();
         let c = cache.get(name)?;
         match lease_step(Some(&c.record), node, &self.signer_id, crate::engine::now_ms(), self.settings.timing) {

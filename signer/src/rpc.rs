@@ -75,7 +75,7 @@ impl ExclaveApiServer for Rpc {
         Ok(self.engine.vrf_pre_output(client(ext)?, request).await?)
     }
 
-    async fn lease(&self, ext: &Extensions) -> RpcResult<Vec<LeaseState>> {
-        Ok(self.engine.lease(client(ext)?).await?)
+    async fn lease(&self, ext: &Extensions, keys: Vec<(Bytes, WireKeyType)>) -> RpcResult<Vec<LeaseState>> {
+        Ok(self.engine.lease(client(ext)?, &keys).await?)
     }
 }

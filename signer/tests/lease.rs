@@ -20,6 +20,7 @@ fn settings() -> Option<LeaseSettings> {
 }
 
 fn store(dir: &std::path::Path) -> Arc<dyn ClaimStore> {
+    std::fs::create_dir_all(dir).expect("mkdir");
     Arc::new(WithDeadline::new(EmbeddedStore::open(&dir.join("claims.redb")).expect("store"), Duration::from_secs(2)))
 }
 
@@ -60,7 +61,7 @@ async fn only_the_holder_is_active_and_the_standby_takes_over_after_expiry() {
 
     // alice-1 stops renewing: after expiry alice-2's next request takes the lease (term 2).
     wait_past_expiry().await;
-    let states = e.lease("alice-2").await.expect("lease");
+    let states = e.lease("alice-2", &gated_keys()).await.expect("lease");
     assert_eq!(states.len(), 1, "{states:?}");
     assert!(states[0].active && states[0].holder == "alice-2" && states[0].term == 2, "{states:?}");
     assert!(!e.has_keys("alice-1", &gated_keys()).await, "the old holder is standby now");
@@ -79,7 +80,7 @@ async fn a_renewing_holder_keeps_the_lease_beyond_its_duration() {
     assert!(e.has_keys("alice-1", &gated_keys()).await);
     for _ in 0..15 {
         tokio::time::sleep(Duration::from_millis(TIMING.renew_after_ms)).await;
-        let s = e.lease("alice-1").await.expect("renew");
+        let s = e.lease("alice-1", &gated_keys()).await.expect("renew");
         assert!(s[0].active && s[0].term == 1, "{s:?}");
         assert!(!e.has_keys("alice-2", &gated_keys()).await, "standby while the holder renews");
     }
@@ -112,5 +113,5 @@ async fn separate_stores_have_different_ids_and_a_disabled_lease_gates_nothing()
     let b: Engine = common::engine(&dir.path().join("b"), "signer-b", store(&dir.path().join("b")));
     assert_ne!(a.store_id().await, b.store_id().await);
     assert!(b.has_keys("alice-1", &gated_keys()).await && b.has_keys("alice-2", &gated_keys()).await);
-    assert!(b.lease("alice-1").await.expect("lease").is_empty());
+    assert!(b.lease("alice-1", &gated_keys()).await.expect("lease").is_empty());
 }

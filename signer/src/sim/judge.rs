@@ -77,6 +77,11 @@ impl Judge {
         self.by_duty.lock().entry((r.validator, r.duty)).or_default().push(r);
     }
 
+    /// How many duties got a signature.
+    pub fn duties(&self) -> usize {
+        self.by_duty.lock().len()
+    }
+
     /// How many signatures were recorded.
     pub fn signatures(&self) -> usize {
         self.by_duty.lock().values().map(Vec::len).sum()

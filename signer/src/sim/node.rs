@@ -114,7 +114,7 @@ impl SimNode {
         let mut report = SlotReport::default();
         self.seal(slot, judge, &mut report);
         self.vote(slot, judge, &mut report);
-        if slot % self.spec.session_slots == 0 {
+        if slot.is_multiple_of(self.spec.session_slots) {
             self.heartbeat(slot, judge, &mut report);
         }
         report

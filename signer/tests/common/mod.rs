@@ -126,6 +126,7 @@ pub fn current_slot() -> u64 {
     ms / 6000
 }
 
+#[allow(unused_imports)]
 pub use exclave_signer::sim::payloads::{babe_header, grandpa_payload, heartbeat, pre_hash};
 
 /// A BEEFY commitment.
