@@ -120,6 +120,7 @@ STANDBY=$([[ "$ACTIVE" == alice-1 ]] && echo alice-2 || echo alice-1)
 pass "phase 1: $ACTIVE is the active node, $STANDBY standby"
 
 # --- 1. kill -9 the active node ------------------------------------------------------------------
+FINALIZED_AT_KILL=$(finalized_number "$B_RPC")
 KILL_MS=$(date +%s%3N)
 pid_var="${ACTIVE//-/_}_PID"; pid_var="${pid_var^^}"
 kill -9 "${!pid_var}" 2>/dev/null; wait "${!pid_var}" 2>/dev/null || true
@@ -151,6 +152,7 @@ for name in bob charlie "${STANDBY//-/_}" "${ACTIVE//-/_}"; do
 	kill -0 "${!pid_var}" 2>/dev/null && pass "${name//_/-}'s node is running" || fail "${name//_/-}'s node exited: $(tail -3 "$TMP/$name.log")"
 done
 BEST=$(block_number "$B_RPC"); FINALIZED=$(finalized_number "$B_RPC")
+log "finalized #$FINALIZED_AT_KILL when $ACTIVE was killed, #$FINALIZED now (best #$BEST)"
 [[ "$FINALIZED" -ge $((BEST - 12)) && "$FINALIZED" -ge 20 ]] && pass "finality continues: finalized #$FINALIZED, best #$BEST" || fail "finality lags: finalized #$FINALIZED, best #$BEST"
 for name in bob charlie; do
 	if grep -iE 'equivocat' "$TMP/$name.log" >/dev/null; then fail "$name's log reports equivocation: $(grep -iE 'equivocat' "$TMP/$name.log" | head -2)"; else pass "$name's node reports no equivocation"; fi
@@ -190,7 +192,7 @@ after_kill = sorted((e["timeMs"], e) for e in entries if gated(e) and e["timeMs"
 if after_kill:
     took = after_kill[0][0] - kill_ms
     check(True, f"takeover: {survivor} signed for alice {took} ms after {killed} was killed = {took / slot_ms:.1f} slots of {slot_ms} ms")
-    seals = sorted(e["duty"]["slot"] for _, e in after_kill if e["duty"] and e["duty"].get("kind") == "babeSeal")
+    seals = sorted(e["duty"]["slot"] for _, e in after_kill if (e.get("duty") or {}).get("kind") == "babeSeal")
     if seals:
         check(True, f"first seal by {survivor} after the kill: slot {seals[0]} ({seals[0] - kill_ms // slot_ms} slots after the kill's slot)")
     check(took <= 6000 + 1000 + 2 * slot_ms, f"takeover within the lease bound (6 s lease + 1 s renewal + 2 slots of grace): {took} ms")

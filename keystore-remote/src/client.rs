@@ -39,6 +39,9 @@ pub struct RemoteKeystoreConfig {
     pub tls: Option<TlsFiles>,
     /// Deadline for one attempt at one signer (a call tries each signer at most once).
     pub timeout: Duration,
+    /// With several signers: the claim-store id they must all report (`exclave_status`). Without
+    /// it, no signer is used until every configured signer has reported one and the same id.
+    pub store_id: Option<String>,
 }
 
 /// One signer: its client and what the last calls taught about it.
@@ -65,8 +68,9 @@ const MAX_REST: Duration = Duration::from_secs(30);
 pub(crate) struct Clients {
     endpoints: Vec<Endpoint>,
     timeout: Duration,
-    /// With several signers: the store id every one of them must report.
-    store_id: Mutex<Option<(String, String)>>,
+    /// With several signers: the store id every one of them must report (configured, or agreed
+    /// by all of them once).
+    store_id: Mutex<Option<String>>,
 }
 
 /// How one attempt at one signer ended, short of a result.
@@ -121,7 +125,7 @@ impl Clients {
             let client = builder.build(url).map_err(|e| RemoteError::Config(format!("{url}: {e}")))?;
             endpoints.push(Endpoint { url: url.clone(), client, health: Mutex::default() });
         }
-        Ok(Self { endpoints, timeout: config.timeout, store_id: Mutex::new(None) })
+        Ok(Self { endpoints, timeout: config.timeout, store_id: Mutex::new(config.store_id.clone()) })
     }
 
     /// Send the call to one signer after another until one answers, healthy signers first (in
@@ -137,6 +141,7 @@ impl Clients {
         Fut: Future<Output = Result<T, ClientError>>,
     {
         let deadline = Instant::now() + self.timeout * self.endpoints.len() as u32;
+        self.ensure_agreement().await?;
         let mut misses = Vec::new();
         let mut last_answer = None;
         for i in self.order() {
@@ -157,7 +162,10 @@ impl Clients {
                     ep.succeeded();
                     return Ok(v);
                 }
-                Ok(Err(Miss::Answer(RemoteError::Signer(e)))) if e.kind == ErrorKind::StoreUnavailable && self.endpoints.len() > 1 => {
+                // "Nothing signed" (store unavailable) or "no such key here": another signer may.
+                Ok(Err(Miss::Answer(RemoteError::Signer(e))))
+                    if matches!(e.kind, ErrorKind::StoreUnavailable | ErrorKind::UnknownKey) && self.endpoints.len() > 1 =>
+                {
                     misses.push(format!("{}: {e}", ep.url));
                     last_answer = Some(RemoteError::Signer(e));
                 }
@@ -176,9 +184,53 @@ impl Clients {
             }
         }
         Err(match last_answer {
-            Some(answer) if misses.len() == 1 => answer,
+            Some(answer) if misses.len() == 1 || matches!(&answer, RemoteError::Signer(e) if e.kind == ErrorKind::UnknownKey) => answer,
             _ => RemoteError::Unreachable(misses.join("; ")),
         })
+    }
+
+    /// With several signers and no configured store id: until every configured signer has
+    /// reported one and the same claim-store id, use none of them (fail closed). Two nodes that
+    /// each reach only one of two signers on different stores would otherwise both sign.
+    async fn ensure_agreement(&self) -> Result<(), RemoteError> {
+        if self.endpoints.len() == 1 || self.store_id.lock().is_some() {
+            return Ok(());
+        }
+        let asks = self.endpoints.iter().map(|ep| async move {
+            match tokio::time::timeout(self.timeout, ep.client.status()).await {
+                Ok(Ok(s)) if !s.store_id.is_empty() => Ok(s.store_id),
+                Ok(Ok(_)) => Err(format!("{}: its claim store has not answered yet", ep.url)),
+                Ok(Err(e)) => Err(format!("{}: {e}", ep.url)),
+                Err(_) => Err(format!("{}: no answer within {:?}", ep.url, self.timeout)),
+            }
+        });
+        let answers = futures::future::join_all(asks).await;
+        let ids: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+        let problems: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+        if problems.is_empty() && ids.windows(2).all(|w| w[0] == w[1]) {
+            *self.store_id.lock() = ids.first().map(|id| (*id).clone());
+            return Ok(());
+        }
+        let why = if problems.is_empty() {
+            let listed: Vec<String> = self.endpoints.iter().zip(&ids).map(|(ep, id)| format!("{} on {id}", ep.url)).collect();
+            format!("the signers are on different claim stores ({}); fail-over between them could sign a duty twice", listed.join(", "))
+        } else {
+            problems.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("; ")
+        };
+        tracing::error!("remote keystore: no signer is used until every configured signer reports the same claim-store id (or --remote-keystore-store-id is given): {why}");
+        Err(RemoteError::Unreachable(format!("every configured signer must first report one claim-store id: {why}")))
+    }
+
+    /// Check every signer's store id again at its next use (the keep-alive calls this).
+    pub(crate) fn reverify(&self) {
+        for ep in &self.endpoints {
+            ep.health.lock().verified = false;
+        }
+    }
+
+    /// How many signers are configured.
+    pub(crate) fn len(&self) -> usize {
+        self.endpoints.len()
     }
 
     fn miss(&self, url: &str, e: ClientError) -> Miss {
@@ -217,18 +269,16 @@ impl Clients {
         if status.store_id.is_empty() {
             return Err(Miss::Next(format!("{}: its claim store has not answered yet (no store id)", ep.url)));
         }
-        let mut known = self.store_id.lock();
-        match known.as_ref() {
-            Some((id, _)) if *id == status.store_id => {}
-            Some((id, first)) => {
-                let why = format!(
-                    "{}: claim store {} differs from {first}'s store {id}; fail-over between signers on different stores could sign a duty twice, so this signer is not used",
-                    ep.url, status.store_id
-                );
-                tracing::error!(signer = %ep.url, "{why}");
-                return Err(Miss::Next(why));
-            }
-            None => *known = Some((status.store_id.clone(), ep.url.clone())),
+        let known = self.store_id.lock().clone();
+        if known.as_deref() != Some(status.store_id.as_str()) {
+            let why = format!(
+                "{}: claim store {} is not the store {} every signer must share; fail-over to it could sign a duty twice, so this signer is not used",
+                ep.url,
+                status.store_id,
+                known.unwrap_or_default()
+            );
+            tracing::error!(signer = %ep.url, "{why}");
+            return Err(Miss::Next(why));
         }
         ep.health.lock().verified = true;
         Ok(())
@@ -250,7 +300,7 @@ impl Endpoint {
     fn failed(&self) {
         let mut h = self.health.lock();
         h.failures = h.failures.saturating_add(1);
-        let rest = FIRST_REST.saturating_mul(1 << h.failures.min(6).saturating_sub(1)).min(MAX_REST);
+        let rest = FIRST_REST.saturating_mul(1 << h.failures.min(7).saturating_sub(1)).min(MAX_REST);
         h.resting_until = Some(Instant::now() + rest);
         h.verified = false;
     }

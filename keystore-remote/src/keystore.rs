@@ -172,6 +172,14 @@ impl RemoteKeystore {
         }
     }
 
+    /// Remember that the node asked about a BABE or GRANDPA key the signers hold (for the lease
+    /// keep-alive).
+    fn note_interest(&self, kt: KeyTypeId, public: &[u8]) {
+        if crate::lease::gated(kt.0) && self.holds(kt, public) {
+            crate::lease::note_interest(&self.interest, kt.0, public);
+        }
+    }
+
     fn forget_held(&self, kt: KeyTypeId) {
         self.held.lock().remove(&kt);
     }
@@ -209,6 +217,13 @@ impl RemoteKeystore {
     }
 
     fn generate(&self, kt: KeyTypeId, crypto: WireCrypto, seed: Option<&str>) -> Result<Vec<u8>, Error> {
+        if self.clients.len() > 1 {
+            // A key generated in one signer would be missing from the others (and a retry after a
+            // timeout could make a second one): with several signers, keys are imported into each.
+            return Err(Error::Other(
+                "key generation (author_rotateKeys) is refused with several signers: generate the keys once and import them into every signer (exclave keys import)".into(),
+            ));
+        }
         self.forget_held(kt);
         let seed = seed.map(str::to_owned);
         self.rpc(move |c| {
@@ -220,7 +235,7 @@ impl RemoteKeystore {
     }
 
     fn sign(&self, kt: KeyTypeId, crypto: WireCrypto, public: &[u8], msg: &[u8], context: SignContext, prehashed: bool) -> Result<Option<Vec<u8>>, Error> {
-        crate::lease::note_interest(&self.interest, kt.0, public);
+        self.note_interest(kt, public);
         let request = SignRequest {
             chain: Bytes(self.chain.to_vec()),
             key_type: key_type(kt),
@@ -266,7 +281,7 @@ impl RemoteKeystore {
         if !self.holds(kt, &public.0) {
             return None;
         }
-        crate::lease::note_interest(&self.interest, kt.0, &public.0);
+        self.note_interest(kt, &public.0);
         let Some(ctx) = self.resolve_vrf(input) else {
             tracing::warn!(key_type = ?kt, "no VRF context matches this transcript: not claiming the slot");
             return None;
@@ -383,6 +398,10 @@ impl Keystore for RemoteKeystore {
     }
 
     fn insert(&self, kt: KeyTypeId, suri: &str, public: &[u8]) -> Result<(), ()> {
+        if self.clients.len() > 1 {
+            tracing::error!(key_type = ?kt, "remote keystore: author_insertKey is refused with several signers: import the key into every signer (exclave keys import)");
+            return Err(());
+        }
         self.forget_held(kt);
         let (suri, public) = (zeroize::Zeroizing::new(suri.to_owned()), Bytes(public.to_vec()));
         self.rpc(move |c| {
@@ -400,7 +419,7 @@ impl Keystore for RemoteKeystore {
 
     fn has_keys(&self, public_keys: &[(Vec<u8>, KeyTypeId)]) -> bool {
         for (public, kt) in public_keys {
-            crate::lease::note_interest(&self.interest, kt.0, public);
+            self.note_interest(*kt, public);
         }
         let keys: Vec<(Bytes, WireKeyType)> = public_keys.iter().map(|(p, kt)| (Bytes(p.clone()), key_type(*kt))).collect();
         self.rpc(move |c| {

@@ -22,6 +22,10 @@ pub struct RemoteKeystoreParams {
     /// Deadline for one request to one signer, in milliseconds.
     #[arg(long = "remote-keystore-timeout-ms", value_name = "MS", default_value_t = 2000)]
     pub timeout_ms: u64,
+    /// With several signers: the claim-store id they must all report (`storeId` of
+    /// `exclave_status`). Without it, no signer is used until all of them reported one id.
+    #[arg(long = "remote-keystore-store-id", value_name = "ID")]
+    pub store_id: Option<String>,
 }
 
 /// Why the remote keystore could not be set up.
@@ -53,6 +57,7 @@ impl RemoteKeystoreParams {
             chain: genesis_hash,
             tls,
             timeout: Duration::from_millis(self.timeout_ms),
+            store_id: self.store_id.clone(),
         })
     }
 

@@ -60,7 +60,7 @@ fn main() {
     let local_dir = tempfile::tempdir().expect("tempdir");
     let local = sc_keystore::LocalKeystore::open(local_dir.path(), None).expect("local keystore");
     local.ed25519_generate_new(GRAN, Some("//Alice")).expect("key");
-    let remote = RemoteKeystore::new(RemoteKeystoreConfig { urls: vec![url.clone()], chain: CHAIN, tls: Some(tls.clone()), timeout: Duration::from_secs(5) }).expect("remote");
+    let remote = RemoteKeystore::new(RemoteKeystoreConfig { urls: vec![url.clone()], chain: CHAIN, tls: Some(tls.clone()), timeout: Duration::from_secs(5), store_id: None }).expect("remote");
     // Warm up connections and caches.
     time_signs(&remote, &alice, 999);
 

@@ -115,6 +115,7 @@ fn signer(rt: &tokio::runtime::Runtime, store: StoreOptions) -> (daemon::Daemon,
         chain: CHAIN,
         tls: Some(tls),
         timeout: Duration::from_secs(5),
+        store_id: None,
     })
     .expect("remote");
     (d, remote, dir)

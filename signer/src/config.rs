@@ -47,9 +47,13 @@ pub struct LeaseConfig {
     /// The active node renews once its lease is this old (nodes call `exclave_lease` this often).
     #[serde(default = "default_lease_renew_ms")]
     pub renew_ms: u64,
-    /// The lease name for every key not in a `[[lease.groups]]` entry: the validator.
-    #[serde(default = "default_validator")]
-    pub validator: String,
+    /// The lease name for every key not in a `[[lease.groups]]` entry: the validator. Default:
+    /// derived from the lowest BABE public key held (`babe-<hex>`).
+    #[serde(default)]
+    pub validator: Option<String>,
+    /// The node identities (client certificate names) that may hold that lease; empty: any.
+    #[serde(default)]
+    pub nodes: Vec<String>,
     /// Named key groups, when one signer holds several validators' keys.
     #[serde(default)]
     pub groups: Vec<LeaseGroup>,
@@ -63,6 +67,10 @@ pub struct LeaseGroup {
     pub name: String,
     /// Its public keys (`0x` + hex), any key type.
     pub keys: Vec<String>,
+    /// The node identities that may hold its lease; empty: any. Set it whenever one signer holds
+    /// several validators' keys, or another validator's node could take this one's lease.
+    #[serde(default)]
+    pub nodes: Vec<String>,
 }
 
 impl Default for LeaseConfig {
@@ -71,7 +79,8 @@ impl Default for LeaseConfig {
             enabled: true,
             duration_ms: default_lease_duration_ms(),
             renew_ms: default_lease_renew_ms(),
-            validator: default_validator(),
+            validator: None,
+            nodes: Vec::new(),
             groups: Vec::new(),
         }
     }
@@ -97,14 +106,15 @@ impl LeaseConfig {
                 .iter()
                 .map(|k| k.strip_prefix("0x").and_then(|h| hex::decode(h).ok()).ok_or_else(|| ConfigError::Invalid(format!("lease.groups {}: key {k:?} is not 0x-prefixed hex", g.name))))
                 .collect::<Result<Vec<_>, _>>()?;
-            groups.push((g.name.clone(), keys));
+            groups.push(crate::lease::LeaseGroup { name: g.name.clone(), keys, nodes: g.nodes.clone() });
         }
-        if !valid_name(&self.validator) {
+        if self.validator.as_deref().is_some_and(|v| !valid_name(v)) {
             return Err(ConfigError::Invalid("lease.validator must be non-empty ASCII letters, digits, '-', '_' or '.'".into()));
         }
         Ok(Some(crate::lease::LeaseSettings {
             timing: exclave_policies::LeaseTiming { duration_ms: self.duration_ms, renew_after_ms: self.renew_ms },
-            validator: self.validator.clone(),
+            validator: self.validator.clone().unwrap_or_default(),
+            nodes: self.nodes.clone(),
             groups,
         }))
     }
@@ -124,9 +134,7 @@ fn default_lease_renew_ms() -> u64 {
     1000
 }
 
-fn default_validator() -> String {
-    "validator".into()
-}
+
 
 /// Signing-log checkpoints (signed with the audit key) and rotation.
 #[derive(Debug, Clone, Deserialize)]

@@ -284,6 +284,7 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         bounds: opts.bounds,
         insecure_dev_seeds: opts.dev,
         lease: opts.lease.clone(),
+        store_deadline: opts.store_deadline,
     };
     let engine = Arc::new(Engine::new(settings, chain, keystore, keys, store, log, metrics));
     let transport = match &opts.transport {

@@ -142,6 +142,7 @@ fn start_signers(opts: &DemoOptions, rt: &tokio::runtime::Handle) -> Result<Clus
             lease: Some(LeaseSettings {
                 timing: LeaseTiming { duration_ms: opts.lease_ms, renew_after_ms: (opts.lease_ms / 5).max(20) },
                 validator: "alice".into(),
+                nodes: NODES.iter().map(|n| (*n).to_string()).collect(),
                 groups: Vec::new(),
             }),
             data_dir: Some(data_dir),

@@ -34,6 +34,8 @@ pub struct EngineSettings {
     /// The active-node lease; `None`: every node may ask for every duty (the claims still
     /// decide; a refused GRANDPA vote then stops the refused node).
     pub lease: Option<LeaseSettings>,
+    /// The claim store's deadline (bounds lease decisions too).
+    pub store_deadline: std::time::Duration,
 }
 
 /// The signer's core.
@@ -46,7 +48,7 @@ pub struct Engine {
     log: SigningLog,
     metrics: Metrics,
     leases: Option<Leases>,
-    store_id: tokio::sync::OnceCell<String>,
+    store_id: parking_lot::Mutex<Option<(String, Instant)>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -110,8 +112,13 @@ impl Engine {
         metrics: Metrics,
     ) -> Self {
         metrics.keys.set(keys.len() as i64);
-        let leases = settings.lease.clone().map(|l| Leases::new(l, settings.signer_id.clone(), store.clone(), metrics.clone()));
-        let store_id = tokio::sync::OnceCell::new();
+        let leases = settings.lease.clone().map(|mut l| {
+            if l.validator.is_empty() {
+                l.validator = crate::lease::default_validator_name(&keys.publics(KeyType::BABE, None));
+            }
+            Leases::new(l, settings.store_deadline, settings.signer_id.clone(), store.clone(), metrics.clone())
+        });
+        let store_id = parking_lot::Mutex::new(None);
         Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics, leases, store_id }
     }
 
@@ -429,6 +436,10 @@ impl Engine {
         let validator = leases.validator_of(public);
         match leases.check(self.chain.current(), validator, client).await {
             Ok(LeaseView::Active(_)) => Ok(()),
+            Ok(LeaseView::NotMember) => Err(err(
+                ErrorKind::NotActive,
+                format!("node {client} is not one of validator {validator}'s nodes (lease.nodes); nothing was signed"),
+            )),
             Ok(LeaseView::Standby(rec)) => Err(err(
                 ErrorKind::NotActive,
                 format!(
@@ -466,6 +477,7 @@ impl Engine {
             let (active, rec) = match view {
                 LeaseView::Active(r) => (true, r),
                 LeaseView::Standby(r) => (false, r),
+                LeaseView::NotMember => continue,
             };
             out.push(LeaseState {
                 validator,
@@ -546,9 +558,17 @@ impl Engine {
     }
 
     /// The claim store's identity: a random id written into the store's `store-id` register by
-    /// the first signer that opened it. Signers sharing a store report the same id.
+    /// the first signer that opened it. Signers sharing a store report the same id. Read again
+    /// every 10 s (a store emptied under a running signer gets a new id).
     pub async fn store_id(&self) -> Option<String> {
-        self.store_id.get_or_try_init(|| read_or_create_store_id(self.store.as_ref())).await.ok().cloned()
+        if let Some((id, at)) = self.store_id.lock().clone() {
+            if at.elapsed() < std::time::Duration::from_secs(10) {
+                return Some(id);
+            }
+        }
+        let id = read_or_create_store_id(self.store.as_ref()).await.ok()?;
+        *self.store_id.lock() = Some((id.clone(), Instant::now()));
+        Some(id)
     }
 
     /// Ready when keys are loaded and the store answers.

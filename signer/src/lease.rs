@@ -19,10 +19,30 @@ use std::{collections::HashMap, sync::Arc};
 pub struct LeaseSettings {
     /// Duration and renewal.
     pub timing: LeaseTiming,
-    /// The lease name of every key not in a named group: the validator this signer serves.
+    /// The validator of every key not in a named group (its lease's name); empty: derived from
+    /// the signer's BABE key at start ([`default_validator_name`]).
     pub validator: String,
-    /// Named groups of public keys, for a signer that holds several validators' keys.
-    pub groups: Vec<(String, Vec<Vec<u8>>)>,
+    /// The node identities allowed to hold that validator's lease (empty: any client).
+    pub nodes: Vec<String>,
+    /// Named groups of keys, for a signer that holds several validators' keys.
+    pub groups: Vec<LeaseGroup>,
+}
+
+/// One validator's keys and nodes.
+#[derive(Debug, Clone)]
+pub struct LeaseGroup {
+    /// The validator (lease name).
+    pub name: String,
+    /// Its public keys.
+    pub keys: Vec<Vec<u8>>,
+    /// The node identities allowed to hold its lease (empty: any client).
+    pub nodes: Vec<String>,
+}
+
+/// A lease name derived from the lowest BABE public key held (`babe-<first 8 bytes hex>`), so that
+/// two validators' signers sharing a store never share a lease by default; `validator` without one.
+pub fn default_validator_name(babe_keys: &[Vec<u8>]) -> String {
+    babe_keys.iter().min().map_or_else(|| "validator".into(), |k| format!("babe-{}", hex::encode(&k[..k.len().min(8)])))
 }
 
 /// What the lease says about one node.
@@ -32,6 +52,8 @@ pub enum LeaseView {
     Active(LeaseRecord),
     /// Another node holds it.
     Standby(LeaseRecord),
+    /// The node is not one of the validator's configured nodes: it never holds the lease.
+    NotMember,
 }
 
 /// Why the lease could not be decided (the node is then treated as standby).
@@ -51,6 +73,10 @@ pub enum LeaseError {
     /// Other writers kept changing the lease.
     #[error("the lease register {0} changed under every attempt")]
     Contended(String),
+    /// The decision took longer than the store deadline (a slow or frozen store, or a queue of
+    /// requests behind one).
+    #[error("no lease decision within {0:?}")]
+    Deadline(std::time::Duration),
 }
 
 struct Cached {
@@ -61,6 +87,7 @@ struct Cached {
 /// The lease keeper of one signer.
 pub struct Leases {
     settings: LeaseSettings,
+    deadline: std::time::Duration,
     signer_id: String,
     store: Arc<dyn ClaimStore>,
     metrics: Metrics,
@@ -72,9 +99,9 @@ pub struct Leases {
 const ATTEMPTS: usize = 3;
 
 impl Leases {
-    /// A keeper over `store`.
-    pub fn new(settings: LeaseSettings, signer_id: String, store: Arc<dyn ClaimStore>, metrics: Metrics) -> Self {
-        Self { settings, signer_id, store, metrics, cache: Mutex::default(), locks: Mutex::default() }
+    /// A keeper over `store`; every decision ends within `deadline`.
+    pub fn new(settings: LeaseSettings, deadline: std::time::Duration, signer_id: String, store: Arc<dyn ClaimStore>, metrics: Metrics) -> Self {
+        Self { settings, deadline, signer_id, store, metrics, cache: Mutex::default(), locks: Mutex::default() }
     }
 
     /// The settings in force.
@@ -87,13 +114,26 @@ impl Leases {
         self.settings
             .groups
             .iter()
-            .find(|(_, keys)| keys.iter().any(|k| k == public))
-            .map_or(self.settings.validator.as_str(), |(name, _)| name.as_str())
+            .find(|g| g.keys.iter().any(|k| k == public))
+            .map_or(self.settings.validator.as_str(), |g| g.name.as_str())
+    }
+
+    /// Whether `node` may ever hold `validator`'s lease.
+    fn member(&self, validator: &str, node: &str) -> bool {
+        let nodes = self.settings.groups.iter().find(|g| g.name == validator).map_or(&self.settings.nodes, |g| &g.nodes);
+        nodes.is_empty() || nodes.iter().any(|n| n == node)
     }
 
     /// Whether `node` is the active node of `validator` on `chain`, taking or renewing the
-    /// lease when the rules say so.
+    /// lease when the rules say so. Ends within the store deadline.
     pub async fn check(&self, chain: Option<ChainId>, validator: &str, node: &str) -> Result<LeaseView, LeaseError> {
+        if !self.member(validator, node) {
+            return Ok(LeaseView::NotMember);
+        }
+        tokio::time::timeout(self.deadline, self.decide(chain, validator, node)).await.unwrap_or(Err(LeaseError::Deadline(self.deadline)))
+    }
+
+    async fn decide(&self, chain: Option<ChainId>, validator: &str, node: &str) -> Result<LeaseView, LeaseError> {
         let name = register_name(chain, validator);
         if let Some(view) = self.cached_view(&name, node) {
             return Ok(view);

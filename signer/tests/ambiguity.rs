@@ -107,6 +107,7 @@ fn engine(dir: &std::path::Path) -> (Engine, Arc<Mutex<Fault>>) {
         bounds: SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
         insecure_dev_seeds: false,
         lease: None,
+        store_deadline: std::time::Duration::from_secs(2),
     };
     let engine = Engine::new(
         settings,

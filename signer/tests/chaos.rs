@@ -66,7 +66,11 @@ fn lease_table(validators: usize) -> String {
     let mut t = format!("[lease]\nduration_ms = {}\nrenew_ms = {}\n", 5 * SLOT_MS, SLOT_MS);
     for v in 0..validators {
         let k = ValidatorKeys::from_suri(&suri(v));
-        t += &format!("[[lease.groups]]\nname = \"v{v}\"\nkeys = [\"0x{}\", \"0x{}\"]\n", hex::encode(k.babe.0), hex::encode(k.gran.0));
+        t += &format!(
+            "[[lease.groups]]\nname = \"v{v}\"\nkeys = [\"0x{}\", \"0x{}\"]\nnodes = [\"v{v}-a\", \"v{v}-b\"]\n",
+            hex::encode(k.babe.0),
+            hex::encode(k.gran.0)
+        );
     }
     t
 }

@@ -18,14 +18,22 @@ fn alice() -> ed25519::Public {
     ed25519::Pair::from_string("//Alice", None).expect("dev").public()
 }
 
-fn keystore(signers: &[Signer]) -> RemoteKeystore {
-    RemoteKeystore::new(RemoteKeystoreConfig {
+fn config(signers: &[Signer]) -> RemoteKeystoreConfig {
+    RemoteKeystoreConfig {
         urls: signers.iter().map(|s| s.rpc.clone()).collect(),
         chain: CHAIN,
         tls: Some(signers[0].tls()),
         timeout: TIMEOUT,
-    })
-    .expect("remote keystore")
+        store_id: None,
+    }
+}
+
+fn keystore(signers: &[Signer]) -> RemoteKeystore {
+    RemoteKeystore::new(config(signers)).expect("remote keystore")
+}
+
+fn vote_with(ks: &RemoteKeystore, round: u64, target: u8) -> Option<ed25519::Signature> {
+    ks.ed25519_sign(GRAN, &alice(), &grandpa_payload(true, target, 10, round, 9)).ok().flatten()
 }
 
 /// The records of the signing log of the signer `id` started by `spawn_signers` in `dir`.
@@ -65,16 +73,25 @@ fn a_client_fails_over_between_signers_sharing_a_store() {
 }
 
 #[test]
-fn signers_on_different_stores_are_never_both_used() {
+fn signers_on_different_stores_are_never_used_unless_one_store_is_pinned() {
     let dir = tempfile::tempdir().expect("tempdir");
     let claims = format!("[claims]\nbackend = \"embedded\"\npath = \"{}/@ID@.redb\"\ndeadline_ms = 2000", dir.path().display());
-    let mut signers = spawn_signers(dir.path(), &["signer-a", "signer-b"], &claims);
+    let signers = spawn_signers(dir.path(), &["signer-a", "signer-b"], &claims);
+    // Both answer, from two stores: re-sending from one to the other could sign a duty twice,
+    // so the client uses neither.
     let ks = keystore(&signers);
-    assert_eq!(ks.ed25519_public_keys(GRAN), vec![alice()], "signer-a answers");
-    signers[0].kill9();
-    // signer-b answers too, but from another store: re-sending there could sign a duty twice.
-    assert!(ks.ed25519_public_keys(GRAN).is_empty(), "signer-b, on another store, must not be used");
-    assert!(ks.keys(GRAN).is_err());
-    let b_log = log_of(dir.path(), "signer-b");
-    assert!(!b_log.is_empty() && b_log.iter().all(|r| r["method"] != "sign"), "signer-b has a log, and no request reached it");
+    assert!(ks.ed25519_public_keys(GRAN).is_empty(), "no signer may be used");
+    assert!(ks.keys(GRAN).is_err(), "every call fails while the stores disagree");
+    for id in ["signer-a", "signer-b"] {
+        assert!(log_of(dir.path(), id).iter().all(|r| r["method"] != "sign"), "no request reached {id}");
+    }
+    // Pinning signer-b's store: only signer-b is used, although signer-a comes first.
+    let status = tokio::runtime::Runtime::new().expect("rt").block_on(async {
+        use exclave_protocol::ExclaveApiClient;
+        rpc_client(&signers[1].rpc, &signers[1].tls()).status().await.expect("status")
+    });
+    let pinned = RemoteKeystore::new(RemoteKeystoreConfig { store_id: Some(status.store_id), ..config(&signers) }).expect("keystore");
+    assert!(vote_with(&pinned, 1, 1).is_some(), "signed through signer-b");
+    assert!(log_of(dir.path(), "signer-a").iter().all(|r| r["method"] != "sign"), "signer-a, on the other store, was not used");
+    assert!(log_of(dir.path(), "signer-b").iter().any(|r| r["method"] == "sign"), "signer-b signed");
 }

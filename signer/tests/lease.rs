@@ -16,7 +16,7 @@ use std::{sync::Arc, time::Duration};
 const TIMING: LeaseTiming = LeaseTiming { duration_ms: 600, renew_after_ms: 100 };
 
 fn settings() -> Option<LeaseSettings> {
-    Some(LeaseSettings { timing: TIMING, validator: "alice".into(), groups: Vec::new() })
+    Some(LeaseSettings { timing: TIMING, validator: "alice".into(), nodes: Vec::new(), groups: Vec::new() })
 }
 
 fn store(dir: &std::path::Path) -> Arc<dyn ClaimStore> {
@@ -104,6 +104,20 @@ async fn signers_sharing_a_store_see_one_holder_and_one_store_id() {
     wait_past_expiry().await;
     assert!(b.has_keys("alice-2", &gated_keys()).await, "takeover through signer-b");
     assert!(!a.has_keys("alice-1", &gated_keys()).await, "signer-a reads the new holder once its cache is stale");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_validators_own_nodes_may_hold_its_lease() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut lease = settings().expect("settings");
+    lease.nodes = vec!["alice-1".into(), "alice-2".into()];
+    let e = common::engine_with_lease(dir.path(), "signer-a", store(dir.path()), Some(lease));
+    assert!(!e.has_keys("bob-1", &gated_keys()).await, "another validator's node never takes alice's lease");
+    let refused = e.sign("bob-1", vote_request(false, 1, 5)).await.expect_err("not alice's node");
+    assert_eq!(refused.kind, ErrorKind::NotActive);
+    assert!(refused.message.contains("not one of validator alice's nodes"), "{}", refused.message);
+    assert!(e.lease("bob-1", &gated_keys()).await.expect("lease").is_empty(), "nothing to report or take");
+    assert!(e.has_keys("alice-2", &gated_keys()).await, "alice's node takes the free lease");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

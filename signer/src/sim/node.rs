@@ -94,6 +94,7 @@ impl SimNode {
             chain: spec.chain,
             tls: Some(spec.tls.clone()),
             timeout: spec.timeout,
+            store_id: None,
         })?;
         Ok(Self { spec, keystore })
     }

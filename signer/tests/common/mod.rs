@@ -88,6 +88,7 @@ impl Signer {
                 chain: CHAIN,
                 tls: Some(self.tls()),
                 timeout: Duration::from_secs(5),
+                store_id: None,
             })
             .expect("remote keystore"),
         )
@@ -293,6 +294,7 @@ pub fn engine_with_lease(
             bounds: exclave_policies::SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
             insecure_dev_seeds: false,
             lease,
+            store_deadline: std::time::Duration::from_secs(2),
         },
         exclave_signer::chain::ChainPin::Fixed(exclave_policies::ChainId(CHAIN)),
         KeystoreDir::open(&dir.join("keystore")).expect("keystore"),
