@@ -42,6 +42,8 @@ use std::{
 
 const SLOT_MS: u64 = 100;
 const SIGNERS: usize = 3;
+/// The judge checks every pair this often (in duties) during a run, and at the end.
+const CHECKPOINT_EVERY: usize = 100_000;
 
 struct Plan {
     validators: usize,
@@ -327,6 +329,7 @@ fn chaos(plan: Plan) {
         let mut restarts = Vec::new();
         let mut tick = 0u64;
         let mut last_report = Instant::now();
+        let mut next_check = CHECKPOINT_EVERY;
         while judge.duties() < plan.duties && started.elapsed() < plan.max_time {
             std::thread::sleep(Duration::from_millis(500));
             tick += 1;
@@ -335,6 +338,21 @@ fn chaos(plan: Plan) {
             if last_report.elapsed() > Duration::from_secs(10) {
                 eprintln!("chaos: {:>7} duties signed after {:>4.0} s", judge.duties(), started.elapsed().as_secs_f64());
                 last_report = Instant::now();
+            }
+            if judge.duties() >= next_check {
+                // A checkpoint of the judge's verdict, so a long run stopped early still says
+                // what it had proven.
+                let f = judge.findings();
+                eprintln!(
+                    "chaos: checkpoint at {} duties ({:.0} s): {} signatures, {} pairs checked, {} equivocations, {} duties with more than one signature",
+                    f.duties,
+                    started.elapsed().as_secs_f64(),
+                    f.signatures,
+                    f.pairs_checked,
+                    f.equivocations.len(),
+                    f.duties - f.exactly_one
+                );
+                next_check += CHECKPOINT_EVERY;
             }
         }
     });
