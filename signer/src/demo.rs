@@ -9,6 +9,7 @@
 
 use crate::{
     audit::{self, VerifyOptions},
+    engine::now_ms,
     daemon::{self, Daemon, DaemonOptions, SharedStore, StoreOptions, TransportOptions},
     lease::LeaseSettings,
     signing_log::LogOptions,
@@ -134,7 +135,7 @@ fn start_signers(opts: &DemoOptions, rt: &tokio::runtime::Handle) -> Result<Clus
             log_options: LogOptions::new(id),
             store: StoreOptions::Shared(SharedStore(store.clone())),
             store_deadline: Duration::from_secs(2),
-            listen: "127.0.0.1:0".parse().unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             transport: TransportOptions::Tls { cert: pki.server_cert.clone(), key: pki.server_key.clone(), client_ca: pki.ca.clone() },
             metrics: None,
             bounds: SlotBounds { slot_duration_ms: opts.slot_ms, max_drift_slots: 2, genesis_slot: 0 },
@@ -170,10 +171,6 @@ fn node_spec(cluster: &Cluster, i: usize) -> NodeSpec {
         keys: ValidatorKeys::from_suri("//Alice"),
         session_slots: 10,
     }
-}
-
-fn now_ms() -> u64 {
-    crate::engine::now_ms()
 }
 
 fn sleep_until_ms(t: u64) {

@@ -79,7 +79,9 @@ pub enum LeaseError {
     Deadline(std::time::Duration),
 }
 
-struct Cached {
+/// A lease record and its exact stored bytes (the compare-and-swap's expected value).
+#[derive(Clone)]
+struct Stored {
     record: LeaseRecord,
     bytes: Vec<u8>,
 }
@@ -91,7 +93,7 @@ pub struct Leases {
     signer_id: String,
     store: Arc<dyn ClaimStore>,
     metrics: Metrics,
-    cache: Mutex<HashMap<String, Cached>>,
+    cache: Mutex<HashMap<String, Stored>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -143,24 +145,24 @@ impl Leases {
         if let Some(view) = self.cached_view(&name, node) {
             return Ok(view);
         }
-        let cached = self.cache.lock().get(&name).map(|c| (c.record.clone(), c.bytes.clone()));
+        let cached = self.cache.lock().get(&name).cloned();
         let mut current = match cached {
             Some(c) => Some(c),
             None => self.read(&name).await?,
         };
         for _ in 0..ATTEMPTS {
-            let step = lease_step(current.as_ref().map(|c| &c.0), node, &self.signer_id, crate::engine::now_ms(), self.settings.timing);
+            let step = lease_step(current.as_ref().map(|c| &c.record), node, &self.signer_id, crate::engine::now_ms(), self.settings.timing);
             let (next, takeover) = match step {
                 LeaseStep::Holding => return Ok(LeaseView::Active(self.adopt(&name, validator, current)?)),
                 LeaseStep::Standby => return Ok(LeaseView::Standby(self.adopt(&name, validator, current)?)),
                 LeaseStep::Write { next, takeover } => (next, takeover),
             };
             let bytes = serde_json::to_vec(&next).unwrap_or_default();
-            let expected = current.as_ref().map(|c| c.1.clone());
-            match self.swap(&name, expected.as_deref(), &bytes).await? {
+            let expected = current.as_ref().map(|c| c.bytes.as_slice());
+            match self.swap(&name, expected, &bytes).await? {
                 None => {
-                    self.written(validator, current.as_ref().map(|c| &c.0), &next, takeover);
-                    self.cache.lock().insert(name.clone(), Cached { record: next.clone(), bytes });
+                    self.written(validator, current.as_ref().map(|c| &c.record), &next, takeover);
+                    self.cache.lock().insert(name.clone(), Stored { record: next.clone(), bytes });
                     return Ok(LeaseView::Active(next));
                 }
                 Some(now_there) => current = now_there,
@@ -170,7 +172,7 @@ impl Leases {
     }
 
     /// `None`: swapped (ours). `Some(current)`: not swapped, this is what the register holds.
-    async fn swap(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<Option<Option<(LeaseRecord, Vec<u8>)>>, LeaseError> {
+    async fn swap(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<Option<Option<Stored>>, LeaseError> {
         match self.store.swap_register(name, expected, new).await {
             Ok(Swap::Swapped) => Ok(None),
             Ok(Swap::Current(bytes)) => Ok(Some(self.decode(name, bytes)?)),
@@ -178,32 +180,33 @@ impl Leases {
                 // Unknown is no: the write may or may not have landed. Read it back.
                 tracing::warn!(lease = name, error = %e, "lease write outcome unknown; re-reading");
                 match self.read(name).await? {
-                    Some((_, bytes)) if bytes == new => Ok(None),
+                    Some(stored) if stored.bytes == new => Ok(None),
                     other => Ok(Some(other)),
                 }
             }
         }
     }
 
-    async fn read(&self, name: &str) -> Result<Option<(LeaseRecord, Vec<u8>)>, LeaseError> {
+    async fn read(&self, name: &str) -> Result<Option<Stored>, LeaseError> {
         let bytes = self.store.register(name).await?;
         self.decode(name, bytes)
     }
 
-    fn decode(&self, name: &str, bytes: Option<Vec<u8>>) -> Result<Option<(LeaseRecord, Vec<u8>)>, LeaseError> {
+    fn decode(&self, name: &str, bytes: Option<Vec<u8>>) -> Result<Option<Stored>, LeaseError> {
         bytes
             .map(|b| {
                 serde_json::from_slice(&b)
-                    .map(|r| (r, b))
+                    .map(|record| Stored { record, bytes: b })
                     .map_err(|e| LeaseError::Corrupt { name: name.into(), reason: e.to_string() })
             })
             .transpose()
     }
 
     /// Cache a record read from the store (present whenever the step was not a write).
-    fn adopt(&self, name: &str, validator: &str, current: Option<(LeaseRecord, Vec<u8>)>) -> Result<LeaseRecord, LeaseError> {
-        let (record, bytes) = current.ok_or_else(|| LeaseError::Corrupt { name: name.into(), reason: "no lease to adopt".into() })?;
-        let previous = self.cache.lock().insert(name.into(), Cached { record: record.clone(), bytes });
+    fn adopt(&self, name: &str, validator: &str, current: Option<Stored>) -> Result<LeaseRecord, LeaseError> {
+        let stored = current.ok_or_else(|| LeaseError::Corrupt { name: name.into(), reason: "no lease to adopt".into() })?;
+        let record = stored.record.clone();
+        let previous = self.cache.lock().insert(name.into(), stored);
         self.show_holder(validator, previous.map(|p| p.record.holder), &record.holder);
         Ok(record)
     }

@@ -257,7 +257,8 @@ fn context(side: &Side) -> Result<SignContext, String> {
     serde_json::from_value(side.record.preimage.clone().ok_or("no pre-image recorded")?).map_err(|e| format!("pre-image: {e}"))
 }
 
-type BabeHeader = sp_runtime::generic::Header<u32, BlakeTwo256>;
+/// The header type whose seals the audit checks.
+pub type BabeHeader = sp_runtime::generic::Header<u32, BlakeTwo256>;
 
 fn sealed_header(side: &Side) -> Result<BabeHeader, String> {
     let SignContext::BabeSeal { header } = context(side)? else { return Err("the pre-image is not a BABE header".into()) };
@@ -268,12 +269,7 @@ fn sealed_header(side: &Side) -> Result<BabeHeader, String> {
 }
 
 fn babe_proof(a: &Side, b: &Side, slot: u64) -> Result<Proof, String> {
-    let proof = sp_consensus_babe::EquivocationProof {
-        offender: decode::<sp_consensus_babe::AuthorityId>(&unhex(&a.record.public)?, "public key")?,
-        slot: slot.into(),
-        first_header: sealed_header(a)?,
-        second_header: sealed_header(b)?,
-    };
+    let proof = babe_equivocation_proof(&unhex(&a.record.public)?, slot, sealed_header(a)?, sealed_header(b)?)?;
     Ok(Proof {
         format: "sp_consensus_babe::EquivocationProof<Header<u32, BlakeTwo256>>",
         scale: format!("0x{}", hex::encode(proof.encode())),
@@ -281,28 +277,55 @@ fn babe_proof(a: &Side, b: &Side, slot: u64) -> Result<Proof, String> {
     })
 }
 
+/// The BABE equivocation proof against `public` for two sealed headers of `slot` (not checked:
+/// `sp_consensus_babe::check_equivocation_proof` says whether a runtime would accept it).
+pub fn babe_equivocation_proof(
+    public: &[u8],
+    slot: u64,
+    first_header: BabeHeader,
+    second_header: BabeHeader,
+) -> Result<sp_consensus_babe::EquivocationProof<BabeHeader>, String> {
+    let offender = decode::<sp_consensus_babe::AuthorityId>(public, "public key")?;
+    Ok(sp_consensus_babe::EquivocationProof { offender, slot: slot.into(), first_header, second_header })
+}
+
 type Vote = (finality_grandpa::Message<H256, u32>, u64, u64);
 
 fn grandpa_proof(a: &Side, b: &Side) -> Result<Proof, String> {
-    use finality_grandpa::Message;
-    use sp_consensus_grandpa::{AuthorityId, AuthoritySignature, Equivocation as E, EquivocationProof};
-    let vote = |s: &Side| -> Result<(Vote, AuthoritySignature), String> {
-        let v: Vote = decode(&bytes(s.record.message.as_deref(), "message")?, "vote")?;
-        Ok((v, decode(&bytes(s.record.signature.as_deref(), "signature")?, "signature")?))
+    let signed = |s: &Side| -> Result<(Vec<u8>, Vec<u8>), String> {
+        Ok((bytes(s.record.message.as_deref(), "message")?, bytes(s.record.signature.as_deref(), "signature")?))
     };
-    let (((m1, round, set_id), s1), ((m2, _, _), s2)) = (vote(a)?, vote(b)?);
-    let identity: AuthorityId = decode(&unhex(&a.record.public)?, "public key")?;
-    let eq = match (m1, m2) {
-        (Message::Prevote(x), Message::Prevote(y)) => E::Prevote(finality_grandpa::Equivocation { round_number: round, identity, first: (x, s1), second: (y, s2) }),
-        (Message::Precommit(x), Message::Precommit(y)) => E::Precommit(finality_grandpa::Equivocation { round_number: round, identity, first: (x, s1), second: (y, s2) }),
-        _ => return Err("conflicting primary proposals: Substrate has no equivocation proof for them (not slashable)".into()),
-    };
-    let proof = EquivocationProof::<H256, u32>::new(set_id, eq);
+    let ((m1, s1), (m2, s2)) = (signed(a)?, signed(b)?);
+    let proof = grandpa_equivocation_proof(&unhex(&a.record.public)?, (&m1, &s1), (&m2, &s2))?;
     Ok(Proof {
         format: "sp_consensus_grandpa::EquivocationProof<H256, u32>",
         scale: format!("0x{}", hex::encode(proof.encode())),
         valid: sp_consensus_grandpa::check_equivocation_proof(proof),
     })
+}
+
+/// The GRANDPA equivocation proof against `public` for two signed votes, each
+/// `(localized_payload bytes, ed25519 signature)` (not checked:
+/// `sp_consensus_grandpa::check_equivocation_proof` says whether a runtime would accept it).
+/// Two primary proposals have no proof (they are not slashable).
+pub fn grandpa_equivocation_proof(
+    public: &[u8],
+    first: (&[u8], &[u8]),
+    second: (&[u8], &[u8]),
+) -> Result<sp_consensus_grandpa::EquivocationProof<H256, u32>, String> {
+    use finality_grandpa::Message;
+    use sp_consensus_grandpa::{AuthorityId, AuthoritySignature, Equivocation as E, EquivocationProof};
+    let vote = |(message, signature): (&[u8], &[u8])| -> Result<(Vote, AuthoritySignature), String> {
+        Ok((decode(message, "vote")?, decode(signature, "signature")?))
+    };
+    let (((m1, round, set_id), s1), ((m2, _, _), s2)) = (vote(first)?, vote(second)?);
+    let identity: AuthorityId = decode(public, "public key")?;
+    let eq = match (m1, m2) {
+        (Message::Prevote(x), Message::Prevote(y)) => E::Prevote(finality_grandpa::Equivocation { round_number: round, identity, first: (x, s1), second: (y, s2) }),
+        (Message::Precommit(x), Message::Precommit(y)) => E::Precommit(finality_grandpa::Equivocation { round_number: round, identity, first: (x, s1), second: (y, s2) }),
+        _ => return Err("conflicting primary proposals: Substrate has no equivocation proof for them (not slashable)".into()),
+    };
+    Ok(EquivocationProof::<H256, u32>::new(set_id, eq))
 }
 
 fn beefy_proof(a: &Side, b: &Side) -> Result<Proof, String> {

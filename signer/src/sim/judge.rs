@@ -4,9 +4,8 @@
 //! or, for heartbeats (not slashable), the claim rule: one payload and one signature a session.
 
 use super::payloads::{sealed, SimHeader};
-use codec::Decode;
+use crate::audit::equivocation::{babe_equivocation_proof, grandpa_equivocation_proof};
 use parking_lot::Mutex;
-use sp_core::H256;
 use std::collections::HashMap;
 
 /// A duty, as the judge groups signatures.
@@ -130,40 +129,21 @@ impl Judge {
     }
 }
 
-/// `Some(description)` when `a` and `b` are an equivocation.
+/// `Some(description)` when `a` and `b` are an equivocation: the proof `exclave audit verify`
+/// builds, accepted by Substrate's checker.
 fn equivocation(duty: DutyId, a: &Received, b: &Received) -> Option<String> {
     match duty {
         DutyId::Seal { slot } => {
-            let offender = sp_consensus_babe::AuthorityId::decode(&mut a.public.as_slice()).ok()?;
-            let proof = sp_consensus_babe::EquivocationProof {
-                offender,
-                slot: slot.into(),
-                first_header: sealed(a.header.clone()?, &a.signature),
-                second_header: sealed(b.header.clone()?, &b.signature),
-            };
+            let (first, second) = (sealed(a.header.clone()?, &a.signature), sealed(b.header.clone()?, &b.signature));
+            let proof = babe_equivocation_proof(&a.public, slot, first, second).ok()?;
             sp_consensus_babe::check_equivocation_proof(proof).then(|| "valid BABE equivocation proof".into())
         }
-        DutyId::Vote { .. } => grandpa_equivocation(a, b).then(|| "valid GRANDPA equivocation proof".into()),
+        DutyId::Vote { .. } => {
+            let proof = grandpa_equivocation_proof(&a.public, (&a.message, &a.signature), (&b.message, &b.signature)).ok()?;
+            sp_consensus_grandpa::check_equivocation_proof(proof).then(|| "valid GRANDPA equivocation proof".into())
+        }
         DutyId::Heartbeat { .. } => Some("two heartbeat signatures for one session".into()),
     }
-}
-
-type Vote = (finality_grandpa::Message<H256, u32>, u64, u64);
-
-fn grandpa_equivocation(a: &Received, b: &Received) -> bool {
-    use finality_grandpa::Message;
-    use sp_consensus_grandpa::{AuthorityId, AuthoritySignature, Equivocation as E, EquivocationProof};
-    let decode = |r: &Received| -> Option<(Vote, AuthoritySignature)> {
-        Some((Vote::decode(&mut r.message.as_slice()).ok()?, AuthoritySignature::decode(&mut r.signature.as_slice()).ok()?))
-    };
-    let (Some(((m1, round, set_id), s1)), Some(((m2, _, _), s2))) = (decode(a), decode(b)) else { return false };
-    let Ok(identity) = AuthorityId::decode(&mut a.public.as_slice()) else { return false };
-    let eq = match (m1, m2) {
-        (Message::Prevote(x), Message::Prevote(y)) => E::Prevote(finality_grandpa::Equivocation { round_number: round, identity, first: (x, s1), second: (y, s2) }),
-        (Message::Precommit(x), Message::Precommit(y)) => E::Precommit(finality_grandpa::Equivocation { round_number: round, identity, first: (x, s1), second: (y, s2) }),
-        _ => return false,
-    };
-    sp_consensus_grandpa::check_equivocation_proof(EquivocationProof::<H256, u32>::new(set_id, eq))
 }
 
 #[cfg(test)]
