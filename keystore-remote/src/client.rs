@@ -130,11 +130,12 @@ impl Clients {
 
     /// Send the call to one signer after another until one answers, healthy signers first (in
     /// the configured order), each attempt bounded by the timeout and all of them by
-    /// [`Clients::total_deadline`]. An answer ends the call, except a signer's "store
-    /// unavailable" (it signed nothing), which moves on; transport failures and timeouts move on
-    /// and rest that signer. With several signers, a signer is used only after it reported the
-    /// same claim-store id as the others: re-sending a request is safe only within one store
-    /// (an identical request is then the same data, answered with the same signature).
+    /// [`Clients::total_deadline`]. An answer ends the call, except, with several signers, a
+    /// signer's "store unavailable" (it signed nothing) or "unknown key", which move on;
+    /// transport failures and timeouts move on and rest that signer. With several signers, a
+    /// signer is used only while it reports the shared claim-store id: re-sending a request is
+    /// safe only within one store (an identical request is then the same data, answered with the
+    /// same signature).
     pub(crate) async fn call<T, F, Fut>(&self, f: F) -> Result<T, RemoteError>
     where
         F: Fn(HttpClient) -> Fut,
@@ -161,6 +162,13 @@ impl Clients {
                 Ok(Ok(v)) => {
                     ep.succeeded();
                     return Ok(v);
+                }
+                // Re-pointed at another claim store since it was checked: it signed nothing, and
+                // is checked again before its next use.
+                Ok(Err(Miss::Answer(RemoteError::Signer(e)))) if e.kind == ErrorKind::StoreMismatch => {
+                    tracing::error!(signer = %ep.url, error = %e, "remote keystore: signer is on another claim store; not used until it reports the shared one");
+                    ep.failed();
+                    misses.push(format!("{}: {e}", ep.url));
                 }
                 // "Nothing signed" (store unavailable) or "no such key here": another signer may.
                 Ok(Err(Miss::Answer(RemoteError::Signer(e))))
@@ -197,12 +205,9 @@ impl Clients {
             return Ok(());
         }
         let asks = self.endpoints.iter().map(|ep| async move {
-            match tokio::time::timeout(self.timeout, ep.client.status()).await {
-                Ok(Ok(s)) if !s.store_id.is_empty() => Ok(s.store_id),
-                Ok(Ok(_)) => Err(format!("{}: its claim store has not answered yet", ep.url)),
-                Ok(Err(e)) => Err(format!("{}: {e}", ep.url)),
-                Err(_) => Err(format!("{}: no answer within {:?}", ep.url, self.timeout)),
-            }
+            tokio::time::timeout(self.timeout, self.reported_store_id(ep))
+                .await
+                .unwrap_or_else(|_| Err(format!("{}: no answer within {:?}", ep.url, self.timeout)))
         });
         let answers = futures::future::join_all(asks).await;
         let ids: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
@@ -226,6 +231,16 @@ impl Clients {
         for ep in &self.endpoints {
             ep.health.lock().verified = false;
         }
+    }
+
+    /// With several signers, the claim-store id they share (configured, or agreed once every
+    /// signer reported it); signing requests carry it so that a signer re-pointed at another
+    /// store since its last check refuses instead of signing. `None` with one signer.
+    pub(crate) fn store_id(&self) -> Option<String> {
+        if self.endpoints.len() == 1 {
+            return None;
+        }
+        self.store_id.lock().clone()
     }
 
     /// How many signers are configured.
@@ -256,25 +271,28 @@ impl Clients {
         order.into_iter().map(|(_, i)| i).collect()
     }
 
-    /// With several signers, check once (and again after every failure) that this one reports
-    /// the same claim-store id as the first one checked.
+    /// The claim-store id `ep` reports in `exclave_status`; an error names the signer and why.
+    async fn reported_store_id(&self, ep: &Endpoint) -> Result<String, String> {
+        match ep.client.status().await {
+            Ok(s) if !s.store_id.is_empty() => Ok(s.store_id),
+            Ok(_) => Err(format!("{}: its claim store has not answered yet (no store id)", ep.url)),
+            Err(e) => Err(format!("{}: status: {e}", ep.url)),
+        }
+    }
+
+    /// With several signers, check (again after every failure and every [`Clients::reverify`])
+    /// that this one reports the store id every signer must share (configured, or agreed by all
+    /// of them in [`Clients::ensure_agreement`]).
     async fn verify(&self, ep: &Endpoint) -> Result<(), Miss> {
         if self.endpoints.len() == 1 || ep.health.lock().verified {
             return Ok(());
         }
-        let status = ep.client.status().await.map_err(|e| match self.miss(&ep.url, e) {
-            Miss::Answer(e) => Miss::Next(format!("{}: status: {e}", ep.url)),
-            next => next,
-        })?;
-        if status.store_id.is_empty() {
-            return Err(Miss::Next(format!("{}: its claim store has not answered yet (no store id)", ep.url)));
-        }
+        let id = self.reported_store_id(ep).await.map_err(Miss::Next)?;
         let known = self.store_id.lock().clone();
-        if known.as_deref() != Some(status.store_id.as_str()) {
+        if known.as_deref() != Some(id.as_str()) {
             let why = format!(
-                "{}: claim store {} is not the store {} every signer must share; fail-over to it could sign a duty twice, so this signer is not used",
+                "{}: claim store {id} is not the store {} every signer must share; fail-over to it could sign a duty twice, so this signer is not used",
                 ep.url,
-                status.store_id,
                 known.unwrap_or_default()
             );
             tracing::error!(signer = %ep.url, "{why}");

@@ -51,7 +51,7 @@ impl RemoteError {
                     E::ValidationError(e.to_string())
                 }
                 ErrorKind::UnknownKey => E::KeyNotSupported(sp_core::crypto::KeyTypeId(*b"????")),
-                ErrorKind::Unauthorised | ErrorKind::Internal => E::Other(e.to_string()),
+                ErrorKind::Unauthorised | ErrorKind::Internal | ErrorKind::StoreMismatch => E::Other(e.to_string()),
             },
             other => E::Other(other.to_string()),
         }

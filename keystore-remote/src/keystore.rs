@@ -244,12 +244,15 @@ impl RemoteKeystore {
             message: Bytes(msg.to_vec()),
             context,
             prehashed,
+            store_id: None,
         };
         let retry_until = Instant::now() + VOTE_RETRY_FOR;
         let result = loop {
             let request = request.clone();
+            let clients = self.clients.clone();
             match self.rpc(move |c| {
-                let request = request.clone();
+                // Bound to the store every signer was checked to share (set before any attempt).
+                let request = SignRequest { store_id: clients.store_id(), ..request.clone() };
                 async move { c.sign(request).await }
             }) {
                 Err(e) if failure_is_fatal(kt) && e.is_transient() && Instant::now() < retry_until => {

@@ -25,11 +25,13 @@ pub enum ErrorKind {
     Internal,
     /// 1008: another node of this validator holds the active-node lease; this one is standby.
     NotActive,
+    /// 1009: the request names a claim store other than the signer's; nothing was signed.
+    StoreMismatch,
 }
 
 impl ErrorKind {
     /// Every kind, in code order.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::RefusedConflict,
         ErrorKind::RefusedPolicy,
         ErrorKind::UnknownKey,
@@ -38,6 +40,7 @@ impl ErrorKind {
         ErrorKind::BadRequest,
         ErrorKind::Internal,
         ErrorKind::NotActive,
+        ErrorKind::StoreMismatch,
     ];
 
     /// The stable numeric code.
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::BadRequest => "bad-request",
             ErrorKind::Internal => "internal",
             ErrorKind::NotActive => "not-active",
+            ErrorKind::StoreMismatch => "store-mismatch",
         }
     }
 }
@@ -104,7 +108,7 @@ mod tests {
     #[test]
     fn codes_are_stable_and_round_trip() {
         let codes: Vec<i32> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
-        assert_eq!(codes, vec![1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008]);
+        assert_eq!(codes, vec![1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009]);
         for kind in ErrorKind::ALL {
             let err = ExclaveError { kind, message: "m".into(), data: Some(serde_json::json!({"a": 1})) };
             let obj: ErrorObjectOwned = err.clone().into();

@@ -23,7 +23,7 @@ use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 
 /// The protocol version this crate speaks; a signer refuses nothing on it yet, but reports it in
 /// `exclave_version` so a client can tell an incompatible signer before it asks for a signature.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The Exclave signer API. Every method is under the `exclave_` namespace.
 #[rpc(server, client, namespace = "exclave")]

@@ -54,6 +54,11 @@ pub struct SignRequest {
     /// `ecdsa_sign_prehashed`.
     #[serde(default)]
     pub prehashed: bool,
+    /// The claim-store id the client checked that every signer it fails over between shares
+    /// (`exclave_status`). A signer on another store refuses a claimed duty with
+    /// `store-mismatch` before claiming it. Absent: not checked (a client of one signer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
 }
 
 /// How a signature came to be.

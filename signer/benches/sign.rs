@@ -136,6 +136,7 @@ async fn e2e_throughput(url: &str, tls: &TlsFiles, clients: usize, alice: &ed255
                         message: Bytes(vote(round, 1000 + (clients * 100 + c) as u64)),
                         context: SignContext::None,
                         prehashed: false,
+                        store_id: None,
                     };
                     client.sign(req).await.expect("sign");
                 }

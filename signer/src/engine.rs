@@ -191,6 +191,7 @@ impl Engine {
             Classification::Claimed(duty) => {
                 trace.duty = Some(duty);
                 trace.duty_kind = duty.kind().name();
+                self.require_store(req.store_id.as_deref()).await?;
                 self.require_active(client, key_type, &req.public.0).await?;
                 let key = ClaimKey { chain, key_type, public: req.public.0.clone(), duty };
                 self.claim_then_sign(client, key, &pair, &req.message.0, req.prehashed).await
@@ -569,6 +570,21 @@ impl Engine {
         let id = read_or_create_store_id(self.store.as_ref()).await.ok()?;
         *self.store_id.lock() = Some((id.clone(), Instant::now()));
         Some(id)
+    }
+
+    /// A request bound to a claim store (`storeId`, sent by clients of several signers) is
+    /// claimed only in that store: a signer re-pointed at another store since the client checked
+    /// would otherwise sign a duty already claimed in the first.
+    async fn require_store(&self, wanted: Option<&str>) -> Result<(), ExclaveError> {
+        let Some(wanted) = wanted else { return Ok(()) };
+        match self.store_id().await {
+            Some(mine) if mine == wanted => Ok(()),
+            Some(mine) => Err(err(
+                ErrorKind::StoreMismatch,
+                format!("this signer's claim store is {mine}, not {wanted} as the request requires; nothing was signed"),
+            )),
+            None => Err(err(ErrorKind::StoreUnavailable, "the claim store's id could not be read; nothing was signed")),
+        }
     }
 
     /// Ready when keys are loaded and the store answers.

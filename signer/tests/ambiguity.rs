@@ -131,6 +131,7 @@ fn vote(target: u8, round: u64) -> SignRequest {
         message: Bytes(grandpa_payload(false, target, 1, round, 1)),
         context: SignContext::None,
         prehashed: false,
+        store_id: None,
     }
 }
 

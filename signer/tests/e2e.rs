@@ -83,6 +83,7 @@ fn conflict_code_over_the_wire(signer: &Signer) {
         message: Bytes(grandpa_payload(false, 0xcc, 7, 5, 2)),
         context: SignContext::None,
         prehashed: false,
+        store_id: None,
     };
     let err = rt.block_on(async {
         signer.client().sign(req).await.expect_err("conflict")

@@ -1,6 +1,7 @@
 //! Several signers in one client: `RemoteKeystore` with a list of signer URLs fails over to the
 //! next signer when one stops answering, but only between signers that report the same claim
-//! store id (re-sending a request is safe only within one store).
+//! store id (re-sending a request is safe only within one store), and every signing request
+//! carries that id, so a signer re-pointed at another store between checks refuses it.
 
 mod common;
 
@@ -49,13 +50,30 @@ fn vote(ks: &RemoteKeystore, round: u64, target: u8) -> Option<ed25519::Signatur
     ks.ed25519_sign(GRAN, &alice(), &grandpa_payload(true, target, 10, round, 9)).expect("vote")
 }
 
+/// signer-a and signer-b on one TiKV stand-in (in this process; NOT TiKV).
+struct StandInPair {
+    _standin: StandIn,
+    dir: tempfile::TempDir,
+    claims: String,
+}
+
+impl StandInPair {
+    fn start(rt: &tokio::runtime::Runtime) -> Self {
+        let standin = rt.block_on(StandIn::start()).expect("stand-in");
+        let claims = format!("[claims]\nbackend = \"tikv\"\nendpoints = [\"{}\"]\nkeyspace = \"exclave\"\ndeadline_ms = 2000", standin.pd_endpoint());
+        Self { _standin: standin, dir: tempfile::tempdir().expect("tempdir"), claims }
+    }
+
+    fn spawn(&self) -> Vec<Signer> {
+        spawn_signers(self.dir.path(), &["signer-a", "signer-b"], &self.claims)
+    }
+}
+
 #[test]
 fn a_client_fails_over_between_signers_sharing_a_store() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let standin = rt.block_on(StandIn::start()).expect("stand-in");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let claims = format!("[claims]\nbackend = \"tikv\"\nendpoints = [\"{}\"]\nkeyspace = \"exclave\"\ndeadline_ms = 2000", standin.pd_endpoint());
-    let mut signers = spawn_signers(dir.path(), &["signer-a", "signer-b"], &claims);
+    let shared = StandInPair::start(&rt);
+    let (dir, mut signers) = (&shared.dir, shared.spawn());
     let ks = keystore(&signers);
     let first = vote(&ks, 1, 1).expect("signed through signer-a");
     signers[0].kill9();
@@ -94,4 +112,33 @@ fn signers_on_different_stores_are_never_used_unless_one_store_is_pinned() {
     assert!(vote_with(&pinned, 1, 1).is_some(), "signed through signer-b");
     assert!(log_of(dir.path(), "signer-a").iter().all(|r| r["method"] != "sign"), "signer-a, on the other store, was not used");
     assert!(log_of(dir.path(), "signer-b").iter().any(|r| r["method"] == "sign"), "signer-b signed");
+}
+
+#[test]
+fn a_signer_re_pointed_at_another_store_refuses_the_bound_request_and_the_client_moves_on() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let shared = StandInPair::start(&rt);
+    let (dir, claims, mut signers) = (&shared.dir, &shared.claims, shared.spawn());
+    let ks = keystore(&signers);
+    assert!(vote_with(&ks, 1, 1).is_some(), "signed through signer-a on the shared store");
+    // signer-a comes back on the same port with a store of its own, before the client's next
+    // store-id check (every 10 s): only the id in the request stops it.
+    let port = signers[0].port();
+    signers[0].kill9();
+    let cfg = dir.path().join("signer-a.toml");
+    let text = std::fs::read_to_string(&cfg).expect("cfg");
+    let own_store = format!("[claims]\nbackend = \"embedded\"\npath = \"{}/own.redb\"\ndeadline_ms = 2000", dir.path().display());
+    let text = text.replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1).replace(claims.as_str(), &own_store);
+    std::fs::write(&cfg, text).expect("cfg");
+    signers[0] = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    let second = vote_with(&ks, 1, 2);
+    assert_eq!(second, None, "a different round-1 vote is refused by signer-b's claim, never signed by signer-a");
+    let a_log = log_of(dir.path(), "signer-a");
+    let mismatch: Vec<_> = a_log.iter().filter(|r| r["reason"].as_str().is_some_and(|m| m.contains("not") && m.contains("as the request requires"))).collect();
+    assert!(!mismatch.is_empty(), "signer-a refused the request bound to the shared store: {a_log:?}");
+    assert!(mismatch.iter().all(|r| r["decision"] == "refused"), "{mismatch:?}");
+    assert_eq!(a_log.iter().filter(|r| r["decision"] == "signed").count(), 1, "signer-a signed only round 1, before it was re-pointed");
+    let b_log = log_of(dir.path(), "signer-b");
+    assert!(b_log.iter().any(|r| r["decision"] == "refused" && r["method"] == "sign"), "signer-b refused the conflicting vote: {b_log:?}");
+    assert!(vote_with(&ks, 2, 1).is_some(), "round 2 is signed through signer-b");
 }

@@ -43,6 +43,7 @@ fn vote(round: u64, target: u8) -> SignRequest {
         message: Bytes(grandpa_payload(true, target, 5, round, 9)),
         context: SignContext::None,
         prehashed: false,
+        store_id: None,
     }
 }
 

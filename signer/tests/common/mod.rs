@@ -318,7 +318,7 @@ pub fn request(kt: exclave_policies::KeyType, message: Vec<u8>, context: exclave
         exclave_policies::Crypto::Ed25519 => WireCrypto::Ed25519,
         exclave_policies::Crypto::Ecdsa => WireCrypto::Ecdsa,
     };
-    exclave_protocol::SignRequest { chain: Bytes(CHAIN.to_vec()), key_type: WireKeyType(kt.0), crypto, public: Bytes(alice(kt)), message: Bytes(message), context, prehashed }
+    exclave_protocol::SignRequest { chain: Bytes(CHAIN.to_vec()), key_type: WireKeyType(kt.0), crypto, public: Bytes(alice(kt)), message: Bytes(message), context, prehashed, store_id: None }
 }
 
 /// //Alice's GRANDPA vote request for (set 1, `round`), targeting block `target`.
