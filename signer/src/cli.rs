@@ -160,7 +160,12 @@ fn demo(args: DemoArgs) -> anyhow::Result<i32> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let opts = match &args.config {
         Some(path) => match Config::load(path) {
-            Ok(c) => DaemonOptions::from_config(&c)?,
+            Ok(c) => {
+                for w in c.warnings() {
+                    tracing::warn!(config = %path.display(), "{w}");
+                }
+                DaemonOptions::from_config(&c)?
+            }
             Err(e) => {
                 eprintln!("exclave: {e}");
                 std::process::exit(64);

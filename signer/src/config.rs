@@ -353,6 +353,20 @@ impl Config {
         Ok(())
     }
 
+    /// Settings that work but that an operator should hear about at start-up.
+    pub fn warnings(&self) -> Vec<String> {
+        let (lease, deadline) = (&self.lease, self.claims.deadline_ms);
+        let mut out = Vec::new();
+        if lease.enabled && lease.renew_ms.saturating_add(deadline) > lease.duration_ms {
+            out.push(format!(
+                "lease.duration_ms ({}) is below lease.renew_ms + claims.deadline_ms ({} + {deadline}): \
+                 a renewal that waits out a slow store can find the lease expired, and a standby node take over",
+                lease.duration_ms, lease.renew_ms
+            ));
+        }
+        out
+    }
+
     /// What etcd and TiKV share: endpoints listed, an attempt shorter than the deadline.
     fn validate_replicated(&self, what: &str, backend: &str) -> Result<(), ConfigError> {
         let c = &self.claims;
@@ -414,4 +428,42 @@ pub fn parse_chain(s: &str) -> Result<[u8; 32], ConfigError> {
 fn is_loopback_endpoint(endpoint: &str) -> bool {
     let host = endpoint.trim_start_matches("http://").trim_start_matches("https://");
     host.starts_with("127.") || host.starts_with("localhost:") || host.starts_with("[::1]:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal valid config with the given `[lease]` lines and `claims.deadline_ms`.
+    fn config(lease: &str, deadline_ms: u64) -> Config {
+        let text = format!(
+            "signer_id = \"s\"\nchain = \"0x{}\"\nkeystore_dir = \"k\"\nsigning_log = \"l\"\n\
+             [listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"c\"\ntls_key = \"k\"\nclient_ca = \"a\"\n\
+             [babe]\nslot_duration_ms = 6000\n\
+             [claims]\nbackend = \"embedded\"\npath = \"c.redb\"\ndeadline_ms = {deadline_ms}\n\
+             [lease]\n{lease}",
+            "11".repeat(32)
+        );
+        let c: Config = toml::from_str(&text).expect("test config parses");
+        c.validate().expect("test config is valid");
+        c
+    }
+
+    #[test]
+    fn lease_shorter_than_renewal_plus_store_deadline_is_warned_about() {
+        let cases = [
+            ("", 2000, None),
+            ("duration_ms = 3000\nrenew_ms = 1000\n", 2000, None),
+            ("duration_ms = 2999\nrenew_ms = 1000\n", 2000, Some("lease.duration_ms (2999) is below lease.renew_ms + claims.deadline_ms (1000 + 2000)")),
+            ("duration_ms = 6000\nrenew_ms = 1000\n", 5001, Some("(1000 + 5001)")),
+            ("enabled = false\nduration_ms = 2000\nrenew_ms = 1000\n", 2000, None),
+        ];
+        for (lease, deadline, want) in cases {
+            let w = config(lease, deadline).warnings();
+            match want {
+                None => assert!(w.is_empty(), "{lease:?}/{deadline}: {w:?}"),
+                Some(text) => assert!(w.len() == 1 && w[0].contains(text), "{lease:?}/{deadline}: {w:?}"),
+            }
+        }
+    }
 }

@@ -42,7 +42,9 @@ pub enum StoreOptions {
     Etcd(exclave_claims::etcd::EtcdConfig),
     /// A TiKV cluster.
     Tikv(exclave_claims::tikv::TikvConfig),
-    /// A store already open in this process, shared by several signers (`exclave demo`).
+    /// A store already open in this process, shared by several signers (`exclave demo`). Used as
+    /// given: the caller bounds its calls (wrap it in `WithDeadline`, as the demo does); the
+    /// `store_deadline` setting is not applied to it.
     Shared(SharedStore),
 }
 
