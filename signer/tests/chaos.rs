@@ -1,11 +1,14 @@
 //! The chaos judge. K signer processes share one claim store (the TiKV wire-protocol stand-in,
-//! which is not TiKV: see tikv-protocol-standin) and serve V validators; each validator runs two
+//! which is not TiKV: see tikv-protocol-standin; or a real 3-member etcd cluster) and serve V
+//! validators; each validator runs two
 //! simulated nodes (real `RemoteKeystore` clients, real payloads) on a fast slot clock. One
 //! signer runs without the active-node lease, so nodes that reach it both sign (a failed lease)
 //! and only the per-duty claims stand between them and an equivocation. While
 //! they run, faults are injected: kill -9 of signers (restarted on the same port), nodes killed
-//! and restarted (building different blocks after a restart), lost store replies, NotLeader
-//! answers, a frozen store, clock jumps on nodes, and duplicated and reordered requests.
+//! and restarted (building different blocks after a restart), clock jumps on nodes, duplicated
+//! and reordered requests, and store faults: on the stand-in lost replies, NotLeader answers
+//! and a frozen store; on etcd kill -9 of a member (restarted 2 s later) and the loss of quorum
+//! (two members killed for 1.5 s).
 //!
 //! Every signature any node received is kept; every pair of different signatures for one duty
 //! is checked with `sp_consensus_babe::check_equivocation_proof` and
@@ -13,8 +16,9 @@
 //! proofs is the pass condition. Liveness is reported: the share of slots whose seal and votes
 //! were signed, and the longest run of unsealed slots of any validator.
 //!
-//! `chaos_ci` (in the default test run) signs at least 20,000 duties; `chaos_long` is the long
-//! mode (`scripts/chaos-long.sh`, `CHAOS_DUTIES`, default 1,000,000), recorded in
+//! `chaos_ci` (in the default test run) signs at least 20,000 duties on the stand-in and
+//! `chaos_etcd_ci` 10,000 on etcd; `chaos_long` is the long mode (`scripts/chaos-long.sh`,
+//! `CHAOS_DUTIES`, default 1,000,000; `CHAOS_STORE=etcd` for etcd), recorded in
 //! docs/reliability.md. Simulated nodes are threads: a "killed" node stops between two requests
 //! and drops its client (a request in flight completes at the signer, its reply is lost).
 
@@ -29,6 +33,7 @@ use exclave_signer::{
     },
     tls::DevPki,
 };
+use exclave_claims::etcd::local_cluster::LocalCluster;
 use exclave_tikv_protocol_standin::StandIn;
 use parking_lot::{Mutex, RwLock};
 use std::{
@@ -46,9 +51,101 @@ const SIGNERS: usize = 3;
 const CHECKPOINT_EVERY: usize = 100_000;
 
 struct Plan {
+    store: StoreKind,
     validators: usize,
     duties: usize,
     max_time: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum StoreKind {
+    StandIn,
+    Etcd,
+}
+
+/// The claim store the signers share, and its faults.
+enum ChaosStore {
+    /// The TiKV wire-protocol stand-in (NOT TiKV), in this process.
+    StandIn(StandIn),
+    /// A real 3-member etcd cluster.
+    Etcd(Mutex<LocalCluster>),
+}
+
+impl ChaosStore {
+    fn start(kind: StoreKind, rt: &tokio::runtime::Runtime) -> Self {
+        match kind {
+            StoreKind::StandIn => ChaosStore::StandIn(rt.block_on(StandIn::start()).expect("stand-in")),
+            StoreKind::Etcd => ChaosStore::Etcd(Mutex::new(LocalCluster::start(3))),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            ChaosStore::StandIn(_) => "the TiKV stand-in",
+            ChaosStore::Etcd(_) => "a 3-member etcd",
+        }
+    }
+
+    fn claims(&self) -> String {
+        match self {
+            ChaosStore::StandIn(s) => {
+                format!("[claims]\nbackend = \"tikv\"\nendpoints = [\"{}\"]\nkeyspace = \"exclave\"\ndeadline_ms = 2000", s.pd_endpoint())
+            }
+            ChaosStore::Etcd(c) => {
+                let endpoints = c.lock().endpoints().iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
+                format!("[claims]\nbackend = \"etcd\"\nendpoints = [{endpoints}]\ndeadline_ms = 2000")
+            }
+        }
+    }
+
+    /// Every 5 s: lost replies and NotLeader answers, or an etcd member killed (if all run).
+    fn small_fault(&self, rng: &mut Lcg, f: &mut Injected, restarts: &mut Vec<(Instant, Restart)>) {
+        match self {
+            ChaosStore::StandIn(s) => {
+                s.faults().drop_reply_after_apply(3);
+                s.faults().not_leader(5);
+                f.lost_replies += 3;
+                f.not_leaders += 5;
+            }
+            ChaosStore::Etcd(c) => {
+                let mut c = c.lock();
+                if (0..c.len()).all(|i| c.pid(i).is_some()) {
+                    let i = rng.next(c.len());
+                    c.kill(i);
+                    f.member_kills += 1;
+                    restarts.push((Instant::now() + Duration::from_secs(2), Restart::Member(i)));
+                }
+            }
+        }
+    }
+
+    /// Every 20 s: the store freezes for 0.8 s, or etcd loses its quorum for 1.5 s.
+    fn big_fault(&self, f: &mut Injected, restarts: &mut Vec<(Instant, Restart)>) {
+        match self {
+            ChaosStore::StandIn(s) => {
+                s.faults().freeze_store(true);
+                std::thread::sleep(Duration::from_millis(800));
+                s.faults().freeze_store(false);
+                f.store_freezes += 1;
+            }
+            ChaosStore::Etcd(c) => {
+                let mut c = c.lock();
+                let up: Vec<usize> = (0..c.len()).filter(|i| c.pid(*i).is_some()).collect();
+                for &i in up.iter().skip(1) {
+                    c.kill(i);
+                    f.member_kills += 1;
+                    restarts.push((Instant::now() + Duration::from_millis(1500), Restart::Member(i)));
+                }
+                f.quorum_losses += 1;
+            }
+        }
+    }
+
+    fn restart_member(&self, i: usize) {
+        if let ChaosStore::Etcd(c) = self {
+            c.lock().restart(i);
+        }
+    }
 }
 
 fn now_ms() -> u64 {
@@ -197,13 +294,14 @@ struct Injected {
     lost_replies: u32,
     not_leaders: u32,
     store_freezes: u32,
+    member_kills: u32,
+    quorum_losses: u32,
     clock_jumps: u32,
     duplicates: u32,
     reorders: u32,
 }
 
-fn inject(tick: u64, rng: &mut Lcg, signers: &[Arc<SignerSlot>], nodes: &[Arc<NodeSlot>], standin: &StandIn, f: &mut Injected, restarts: &mut Vec<(Instant, Restart)>) {
-    let faults = standin.faults();
+fn inject(tick: u64, rng: &mut Lcg, signers: &[Arc<SignerSlot>], nodes: &[Arc<NodeSlot>], store: &ChaosStore, f: &mut Injected, restarts: &mut Vec<(Instant, Restart)>) {
     match tick % 10 {
         0 => {
             let s = &signers[rng.next(signers.len())];
@@ -215,23 +313,16 @@ fn inject(tick: u64, rng: &mut Lcg, signers: &[Arc<SignerSlot>], nodes: &[Arc<No
         }
         2 | 7 => {
             let n = &nodes[rng.next(nodes.len())];
-            if n.node.write().take().is_some() {
+            // Not while the node is inside a request (a GRANDPA vote is retried for up to 30 s
+            // while no store answers): the scheduler must not wait, or the store members and
+            // signers it is to restart stay down.
+            if n.node.try_write().and_then(|mut node| node.take()).is_some() {
                 f.node_kills += 1;
                 restarts.push((Instant::now() + Duration::from_millis(1500), Restart::Node(n.clone())));
             }
         }
-        3 => {
-            faults.drop_reply_after_apply(3);
-            faults.not_leader(5);
-            f.lost_replies += 3;
-            f.not_leaders += 5;
-        }
-        5 if tick % 40 == 5 => {
-            faults.freeze_store(true);
-            std::thread::sleep(Duration::from_millis(800));
-            faults.freeze_store(false);
-            f.store_freezes += 1;
-        }
+        3 => store.small_fault(rng, f, restarts),
+        5 if tick % 40 == 5 => store.big_fault(f, restarts),
         6 => {
             let n = &nodes[rng.next(nodes.len())];
             let jump = [-4i64, -1, 2, 40][rng.next(4)];
@@ -254,9 +345,11 @@ enum Restart {
     Signer(Arc<SignerSlot>),
     Node(Arc<NodeSlot>),
     Clock(Arc<NodeSlot>),
+    /// An etcd member.
+    Member(usize),
 }
 
-fn due_restarts(dir: &Path, restarts: &mut Vec<(Instant, Restart)>) {
+fn due_restarts(dir: &Path, store: &ChaosStore, restarts: &mut Vec<(Instant, Restart)>) {
     let now = Instant::now();
     let (due, later): (Vec<_>, Vec<_>) = std::mem::take(restarts).into_iter().partition(|(t, _)| *t <= now);
     *restarts = later;
@@ -271,18 +364,18 @@ fn due_restarts(dir: &Path, restarts: &mut Vec<(Instant, Restart)>) {
                 *n.node.write() = Some(SimNode::start(spec).expect("restart node"));
             }
             Restart::Clock(n) => n.clock_offset_slots.store(0, Ordering::Relaxed),
+            Restart::Member(i) => store.restart_member(i),
         }
     }
 }
 
 fn chaos(plan: Plan) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let standin = rt.block_on(StandIn::start()).expect("stand-in");
+    let store = ChaosStore::start(plan.store, &rt);
     let dir = tempfile::tempdir().expect("tempdir");
     let names: Vec<String> = (0..plan.validators).flat_map(|v| [format!("v{v}-a"), format!("v{v}-b")]).collect();
     let pki = DevPki::ensure_with_nodes(dir.path(), &names.iter().map(String::as_str).collect::<Vec<_>>()).expect("pki");
-    let claims = format!("[claims]\nbackend = \"tikv\"\nendpoints = [\"{}\"]\nkeyspace = \"exclave\"\ndeadline_ms = 2000", standin.pd_endpoint());
-    let signers = start_signers(dir.path(), &plan, &claims);
+    let signers = start_signers(dir.path(), &plan, &store.claims());
     let urls: Vec<String> = signers.iter().map(|s| s.url()).collect();
     let nodes: Vec<Arc<NodeSlot>> = names
         .iter()
@@ -333,8 +426,8 @@ fn chaos(plan: Plan) {
         while judge.duties() < plan.duties && started.elapsed() < plan.max_time {
             std::thread::sleep(Duration::from_millis(500));
             tick += 1;
-            inject(tick, &mut rng, &signers, &nodes, &standin, &mut injected, &mut restarts);
-            due_restarts(dir.path(), &mut restarts);
+            inject(tick, &mut rng, &signers, &nodes, &store, &mut injected, &mut restarts);
+            due_restarts(dir.path(), &store, &mut restarts);
             if last_report.elapsed() > Duration::from_secs(10) {
                 eprintln!("chaos: {:>7} duties signed after {:>4.0} s", judge.duties(), started.elapsed().as_secs_f64());
                 last_report = Instant::now();
@@ -361,8 +454,9 @@ fn chaos(plan: Plan) {
     let f = judge.findings();
     let (sealed_share, longest_gap) = liveness(&judge, plan.validators, first_slot + 10, last_slot.saturating_sub(2));
     eprintln!(
-        "chaos: {} validators x 2 nodes, {SIGNERS} signers on the TiKV stand-in, {SLOT_MS} ms slots, {:.0} s\n  duties signed {} ({:.0}/s), signatures received {}, duties with exactly one signature {} ({:.4}%)\n  pairs of different signatures checked {}, equivocations {}\n  slots sealed {:.2}%, longest run of unsealed slots {} ({} ms)\n  node slots run {} (mean {:.1} ms each), refusals {}, failures {}\n  faults: {:?}",
+        "chaos: {} validators x 2 nodes, {SIGNERS} signers on {}, {SLOT_MS} ms slots, {:.0} s\n  duties signed {} ({:.0}/s), signatures received {}, duties with exactly one signature {} ({:.4}%)\n  pairs of different signatures checked {}, equivocations {}\n  slots sealed {:.2}%, longest run of unsealed slots {} ({} ms)\n  node slots run {} (mean {:.1} ms each), refusals {}, failures {}\n  faults: {:?}",
         plan.validators,
+        store.name(),
         elapsed.as_secs_f64(),
         f.duties,
         f.duties as f64 / elapsed.as_secs_f64(),
@@ -383,7 +477,8 @@ fn chaos(plan: Plan) {
     assert!(f.equivocations.is_empty(), "equivocations: {:#?}", f.equivocations);
     assert_eq!(f.exactly_one, f.duties, "every duty's signatures are one and the same");
     assert!(f.duties >= plan.duties, "only {} duties signed in {elapsed:?}", f.duties);
-    assert!(injected.signer_kills > 0 && injected.node_kills > 0 && injected.lost_replies > 0 && injected.clock_jumps > 0, "{injected:?}");
+    let store_faults = injected.lost_replies + injected.member_kills;
+    assert!(injected.signer_kills > 0 && injected.node_kills > 0 && store_faults > 0 && injected.clock_jumps > 0, "{injected:?}");
 }
 
 /// The share of slots in `[from, to]` sealed by each validator, and the longest run of unsealed
@@ -406,7 +501,13 @@ fn liveness(judge: &Judge, validators: usize, from: u64, to: u64) -> (f64, u64) 
 #[test]
 fn chaos_ci() {
     let duties = std::env::var("CHAOS_CI_DUTIES").ok().and_then(|d| d.parse().ok()).unwrap_or(20_000);
-    chaos(Plan { validators: 6, duties, max_time: Duration::from_secs(240) });
+    chaos(Plan { store: StoreKind::StandIn, validators: 6, duties, max_time: Duration::from_secs(240) });
+}
+
+#[test]
+fn chaos_etcd_ci() {
+    let duties = std::env::var("CHAOS_ETCD_CI_DUTIES").ok().and_then(|d| d.parse().ok()).unwrap_or(10_000);
+    chaos(Plan { store: StoreKind::Etcd, validators: 6, duties, max_time: Duration::from_secs(240) });
 }
 
 #[test]
@@ -414,5 +515,6 @@ fn chaos_ci() {
 fn chaos_long() {
     let duties = std::env::var("CHAOS_DUTIES").ok().and_then(|d| d.parse().ok()).unwrap_or(1_000_000);
     let validators = std::env::var("CHAOS_VALIDATORS").ok().and_then(|d| d.parse().ok()).unwrap_or(12);
-    chaos(Plan { validators, duties, max_time: Duration::from_secs(6 * 3600) });
+    let store = if std::env::var("CHAOS_STORE").as_deref() == Ok("etcd") { StoreKind::Etcd } else { StoreKind::StandIn };
+    chaos(Plan { store, validators, duties, max_time: Duration::from_secs(6 * 3600) });
 }
