@@ -101,6 +101,10 @@ finalized_number() {
 }
 
 build() {
+	# The runtime's wasm blob needs the wasm target and the standard library's sources.
+	rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+	command -v protoc >/dev/null || { log "protoc is needed (apt-get install protobuf-compiler)"; exit 2; }
 	log "building exclave-demo-node (target dir $DEMO_TARGET; a cold build takes 25-90 minutes)"
 	(cd "$ROOT/node-integration/demo-node" &&
 		CARGO_TARGET_DIR="$DEMO_TARGET" nice -n 10 cargo build --release --quiet) >"$TMP/build-node.log" 2>&1 &
@@ -128,7 +132,7 @@ start_signer() {
 start_node() {
 	local name=$1 p2p=$2 rpcp=$3 key=$4
 	shift 4
-	"$NODE_BIN" --chain local --base-path "$TMP/$name" --name "$name" --rpc-port "$rpcp" \
+	"$NODE_BIN" --chain "${CHAIN:-local}" --base-path "$TMP/$name" --name "$name" --rpc-port "$rpcp" \
 		--node-key "$key" --no-mdns --no-prometheus --no-telemetry --listen-addr "/ip4/127.0.0.1/tcp/$p2p" \
 		"$@" >"$TMP/$name.log" 2>&1 &
 	PIDS+=($!)

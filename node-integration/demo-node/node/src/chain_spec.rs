@@ -1,4 +1,5 @@
-//! The `dev` (Alice alone) and `local` (Alice, Bob, Charlie) chains.
+//! The `dev` (Alice alone), `local` (Alice, Bob, Charlie) and `local4` (Alice, Bob, Charlie, Dave)
+//! chains.
 
 use exclave_demo_runtime::{
 	AccountId, BabeConfig, BalancesConfig, RuntimeGenesisConfig, SessionConfig, SessionKeys, SudoConfig,
@@ -21,6 +22,13 @@ pub fn dev() -> Result<ChainSpec, String> {
 /// Three-validator local chain: Alice, Bob and Charlie.
 pub fn local() -> Result<ChainSpec, String> {
 	spec("Exclave demo (local)", "local_testnet", ChainType::Local, &["Alice", "Bob", "Charlie"])
+}
+
+/// Four-validator local chain: Alice, Bob, Charlie and Dave. GRANDPA finalizes with 2f + 1 of
+/// 3f + 1 voters, so this is the smallest set that keeps finalizing while one voter sits out a
+/// round (as a standby node taking over mid-round does); `local`'s three tolerate none.
+pub fn local4() -> Result<ChainSpec, String> {
+	spec("Exclave demo (local4)", "local4_testnet", ChainType::Local, &["Alice", "Bob", "Charlie", "Dave"])
 }
 
 fn spec(name: &str, id: &str, chain_type: ChainType, validators: &[&str]) -> Result<ChainSpec, String> {

@@ -23,7 +23,7 @@ pub enum Subcommand {
 	/// Key management (e.g. `key generate-node-key`).
 	#[command(subcommand)]
 	Key(sc_cli::KeySubcommand),
-	/// Print a chain spec (`--chain dev|local`) as JSON.
+	/// Print a chain spec (`--chain dev|local|local4`) as JSON.
 	ExportChainSpec(sc_cli::ExportChainSpecCmd),
 	/// Remove the whole chain database.
 	PurgeChain(sc_cli::PurgeChainCmd),

@@ -31,6 +31,7 @@ impl SubstrateCli for Cli {
 		Ok(Box::new(match id {
 			"dev" => chain_spec::dev()?,
 			"" | "local" => chain_spec::local()?,
+			"local4" => chain_spec::local4()?,
 			path => chain_spec::ChainSpec::from_json_file(path.into())?,
 		}))
 	}
