@@ -213,7 +213,20 @@ impl Clients {
         let ids: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
         let problems: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
         if problems.is_empty() && ids.windows(2).all(|w| w[0] == w[1]) {
-            *self.store_id.lock() = ids.first().map(|id| (*id).clone());
+            // Agreed once, never changed: a concurrent call that agreed on another id (the
+            // signers were re-pointed in between) is refused rather than overwriting it.
+            let mut agreed = self.store_id.lock();
+            let id = ids.first().map(|id| (*id).clone());
+            match agreed.as_ref() {
+                None => *agreed = id,
+                Some(current) if Some(current) == id.as_ref() => {}
+                Some(current) => {
+                    return Err(RemoteError::Unreachable(format!(
+                        "the signers now report claim store {} but store {current} was agreed on; fail-over between stores could sign a duty twice",
+                        id.unwrap_or_default()
+                    )))
+                }
+            }
             return Ok(());
         }
         let why = if problems.is_empty() {

@@ -46,12 +46,13 @@ impl RemoteError {
                 E::Unavailable
             }
             RemoteError::Signer(e) => match e.kind {
-                ErrorKind::StoreUnavailable => E::Unavailable,
+                // Nothing was signed: the store did not answer, or it is not the agreed one.
+                ErrorKind::StoreUnavailable | ErrorKind::StoreMismatch => E::Unavailable,
                 ErrorKind::RefusedConflict | ErrorKind::RefusedPolicy | ErrorKind::BadRequest | ErrorKind::NotActive => {
                     E::ValidationError(e.to_string())
                 }
                 ErrorKind::UnknownKey => E::KeyNotSupported(sp_core::crypto::KeyTypeId(*b"????")),
-                ErrorKind::Unauthorised | ErrorKind::Internal | ErrorKind::StoreMismatch => E::Other(e.to_string()),
+                ErrorKind::Unauthorised | ErrorKind::Internal => E::Other(e.to_string()),
             },
             other => E::Other(other.to_string()),
         }

@@ -120,6 +120,9 @@ fn a_signer_re_pointed_at_another_store_refuses_the_bound_request_and_the_client
     let shared = StandInPair::start(&rt);
     let (dir, claims, mut signers) = (&shared.dir, &shared.claims, shared.spawn());
     let ks = keystore(&signers);
+    // The client re-checks every signer's store id 10 s after it starts: until then only the id
+    // in the request can stop signer-a (this set-up takes a few seconds at most).
+    let created = Instant::now();
     assert!(vote_with(&ks, 1, 1).is_some(), "signed through signer-a on the shared store");
     // signer-a comes back on the same port with a store of its own, before the client's next
     // store-id check (every 10 s): only the id in the request stops it.
@@ -131,6 +134,8 @@ fn a_signer_re_pointed_at_another_store_refuses_the_bound_request_and_the_client
     let text = text.replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1).replace(claims.as_str(), &own_store);
     std::fs::write(&cfg, text).expect("cfg");
     signers[0] = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    let setup = created.elapsed();
+    assert!(setup < Duration::from_secs(9), "the re-pointed signer took {setup:?} to start: the client's 10 s store-id re-check may come first, so this run cannot show the request's own check");
     let second = vote_with(&ks, 1, 2);
     assert_eq!(second, None, "a different round-1 vote is refused by signer-b's claim, never signed by signer-a");
     let a_log = log_of(dir.path(), "signer-a");
