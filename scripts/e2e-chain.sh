@@ -42,6 +42,7 @@ DEMO_TARGET="${EXCLAVE_DEMO_TARGET:-$HOME/.cache/exclave-demo-target}"
 NODE_BIN="$DEMO_TARGET/release/exclave-demo-node"
 EXCLAVE_BIN="$ROOT/target/debug/exclave"
 SLOT_MS=3000
+NODE_CHAIN=local
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/exclave-e2e.XXXXXX")"
 PIDS=()
 FAILS=0
@@ -132,7 +133,7 @@ start_signer() {
 start_node() {
 	local name=$1 p2p=$2 rpcp=$3 key=$4
 	shift 4
-	"$NODE_BIN" --chain "${CHAIN:-local}" --base-path "$TMP/$name" --name "$name" --rpc-port "$rpcp" \
+	"$NODE_BIN" --chain "$NODE_CHAIN" --base-path "$TMP/$name" --name "$name" --rpc-port "$rpcp" \
 		--node-key "$key" --no-mdns --no-prometheus --no-telemetry --listen-addr "/ip4/127.0.0.1/tcp/$p2p" \
 		"$@" >"$TMP/$name.log" 2>&1 &
 	PIDS+=($!)

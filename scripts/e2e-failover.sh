@@ -21,14 +21,14 @@
 # e2e-chain.sh's.
 
 PHASE="${E2E_PHASE_SECONDS:-60}"
-CHAIN="${E2E_FAILOVER_CHAIN:-local4}"
+NODE_CHAIN="${E2E_FAILOVER_CHAIN:-local4}"
 command -v etcd >/dev/null || { log "etcd is needed (apt-get install etcd-server)"; exit 2; }
 command -v openssl >/dev/null || { log "openssl is needed"; exit 2; }
 [[ -n "${E2E_SKIP_BUILD:-}" ]] || build
 [[ -x "$NODE_BIN" && -x "$EXCLAVE_BIN" ]] || { log "missing $NODE_BIN or $EXCLAVE_BIN"; exit 2; }
 
 read -r E0 E1 E2 P0 P1 P2 SA SB MA MB A1_P2P A1_RPC A2_P2P A2_RPC B_P2P B_RPC C_P2P C_RPC D_P2P D_RPC <<<"$(free_ports 20)"
-log "chain $CHAIN; temp dir $TMP; etcd :$E0,:$E1,:$E2; signer-a :$SA, signer-b :$SB; alice-1 rpc :$A1_RPC, alice-2 rpc :$A2_RPC, bob :$B_RPC"
+log "chain $NODE_CHAIN; temp dir $TMP; etcd :$E0,:$E1,:$E2; signer-a :$SA, signer-b :$SB; alice-1 rpc :$A1_RPC, alice-2 rpc :$A2_RPC, bob :$B_RPC"
 
 # --- etcd --------------------------------------------------------------------------------------
 CLUSTER="m0=http://127.0.0.1:$P0,m1=http://127.0.0.1:$P1,m2=http://127.0.0.1:$P2"
@@ -108,7 +108,7 @@ pause 2
 start_alice alice-2 "$A2_P2P" "$A2_RPC" 0000000000000000000000000000000000000000000000000000000000000012 "$A2_URLS"
 start_node charlie "$C_P2P" "$C_RPC" 0000000000000000000000000000000000000000000000000000000000000003 --charlie --bootnodes "$BOOTNODE"
 OTHERS=(bob charlie)
-if [[ "$CHAIN" == local4 ]]; then
+if [[ "$NODE_CHAIN" == local4 ]]; then
 	start_node dave "$D_P2P" "$D_RPC" 0000000000000000000000000000000000000000000000000000000000000004 --dave --bootnodes "$BOOTNODE"
 	OTHERS+=(dave)
 fi
@@ -211,7 +211,10 @@ if after_kill:
     # GRANDPA: the new active node votes from the first round that starts after the takeover.
     last_round = max((e["duty"]["round"] for e in entries if gated(e) and e["keyType"] == "gran" and e["client"] == killed and e["timeMs"] <= kill_ms), default=0)
     rounds = sorted({e["duty"]["round"] for _, e in after_kill if e["keyType"] == "gran"})
-    check(len(rounds) >= 5, f"{survivor} votes in GRANDPA after the takeover: {len(rounds)} rounds" + (f", the first round {rounds[0]} ({killed}'s last vote was in round {last_round})" if rounds else ""))
+    first_vote = next((t for t, e in after_kill if e["keyType"] == "gran"), None)
+    check(len(rounds) >= 5 and first_vote is not None and first_vote - after_kill[0][0] <= 2 * slot_ms,
+          f"{survivor} votes in GRANDPA from the first round after the takeover (within 2 slots of it): {len(rounds)} rounds"
+          + (f", the first round {rounds[0]} {first_vote - after_kill[0][0]} ms after its first signature ({killed}'s last vote was in round {last_round})" if rounds else ""))
 else:
     check(False, f"{survivor} signed nothing for alice after {killed} was killed")
 restarted = [e for e in entries if gated(e) and e["timeMs"] > restart_ms and e["client"] == killed]
