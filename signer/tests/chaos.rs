@@ -1,7 +1,7 @@
 //! The chaos judge. K signer processes share one claim store (the TiKV wire-protocol stand-in,
 //! which is not TiKV: see tikv-protocol-standin; or a real 3-member etcd cluster) and serve V
-//! validators; each validator runs two
-//! simulated nodes (real `RemoteKeystore` clients, real payloads) on a fast slot clock. One
+//! validators; each validator runs two simulated nodes (real `RemoteKeystore` clients, real
+//! payloads) on a fast slot clock. One
 //! signer runs without the active-node lease, so nodes that reach it both sign (a failed lease)
 //! and only the per-duty claims stand between them and an equivocation. While
 //! they run, faults are injected: kill -9 of signers (restarted on the same port), nodes killed
@@ -88,13 +88,8 @@ impl ChaosStore {
 
     fn claims(&self) -> String {
         match self {
-            ChaosStore::StandIn(s) => {
-                format!("[claims]\nbackend = \"tikv\"\nendpoints = [\"{}\"]\nkeyspace = \"exclave\"\ndeadline_ms = 2000", s.pd_endpoint())
-            }
-            ChaosStore::Etcd(c) => {
-                let endpoints = c.lock().endpoints().iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
-                format!("[claims]\nbackend = \"etcd\"\nendpoints = [{endpoints}]\ndeadline_ms = 2000")
-            }
+            ChaosStore::StandIn(s) => standin_claims(&s.pd_endpoint(), 2000),
+            ChaosStore::Etcd(c) => etcd_claims(&c.lock().endpoints(), 2000),
         }
     }
 

@@ -106,8 +106,7 @@ fn openssl_pki_works() {
 #[test]
 fn two_signers_on_one_etcd_cluster_exclude_each_other() {
     let cluster = exclave_claims::etcd::local_cluster::LocalCluster::start(3);
-    let endpoints = cluster.endpoints().iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
-    let claims = format!("[claims]\nbackend = \"etcd\"\nendpoints = [{endpoints}]\ndeadline_ms = 2000");
+    let claims = etcd_claims(&cluster.endpoints(), 2000);
     let dir = tempfile::tempdir().expect("tempdir");
     let signers = spawn_signers(dir.path(), &["signer-a", "signer-b"], &claims);
     let alice = ed25519::Pair::from_string("//Alice", None).expect("dev").public();

@@ -60,7 +60,7 @@ struct StandInPair {
 impl StandInPair {
     fn start(rt: &tokio::runtime::Runtime) -> Self {
         let standin = rt.block_on(StandIn::start()).expect("stand-in");
-        let claims = format!("[claims]\nbackend = \"tikv\"\nendpoints = [\"{}\"]\nkeyspace = \"exclave\"\ndeadline_ms = 2000", standin.pd_endpoint());
+        let claims = standin_claims(&standin.pd_endpoint(), 2000);
         Self { _standin: standin, dir: tempfile::tempdir().expect("tempdir"), claims }
     }
 

@@ -26,11 +26,7 @@ fn alice() -> ed25519::Public {
 
 /// Signer processes sharing the stand-in's keyspace `exclave`.
 fn tikv_claims(standin: &StandIn) -> String {
-    format!(
-        "[claims]\nbackend = \"tikv\"\nendpoints = [\"{}\"]\nkeyspace = \"exclave\"\ndeadline_ms = {}",
-        standin.pd_endpoint(),
-        DEADLINE.as_millis()
-    )
+    standin_claims(&standin.pd_endpoint(), DEADLINE.as_millis() as u64)
 }
 
 /// A GRANDPA precommit by alice in `round` of set 9, for the block `target`.
@@ -125,8 +121,7 @@ fn two_signers_race_for_10000_duties_on_the_tikv_standin() {
 #[test]
 fn two_signers_race_for_10000_duties_on_etcd() {
     let cluster = exclave_claims::etcd::local_cluster::LocalCluster::start(3);
-    let endpoints = cluster.endpoints().iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
-    let claims = format!("[claims]\nbackend = \"etcd\"\nendpoints = [{endpoints}]\ndeadline_ms = {}", DEADLINE.as_millis());
+    let claims = etcd_claims(&cluster.endpoints(), DEADLINE.as_millis() as u64);
     let dir = tempfile::tempdir().expect("tempdir");
     let signers = spawn_signers(dir.path(), &["signer-a", "signer-b"], &claims);
     let (a, b, took) = race(&signers, 10_000);

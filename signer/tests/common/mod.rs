@@ -248,6 +248,18 @@ pub fn import_key(keystore: &Path, key_type: &str, secret: &str) {
     assert!(import.wait().expect("import").success(), "keys import failed");
 }
 
+/// The `[claims]` table of signers sharing the TiKV wire-protocol stand-in (NOT TiKV) at
+/// `pd_endpoint`, keyspace `exclave`.
+pub fn standin_claims(pd_endpoint: &str, deadline_ms: u64) -> String {
+    format!("[claims]\nbackend = \"tikv\"\nendpoints = [\"{pd_endpoint}\"]\nkeyspace = \"exclave\"\ndeadline_ms = {deadline_ms}")
+}
+
+/// The `[claims]` table of signers sharing the etcd cluster at `endpoints`.
+pub fn etcd_claims(endpoints: &[String], deadline_ms: u64) -> String {
+    let endpoints = endpoints.iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
+    format!("[claims]\nbackend = \"etcd\"\nendpoints = [{endpoints}]\ndeadline_ms = {deadline_ms}")
+}
+
 /// Signer processes `ids` in `dir` sharing the `[claims]` table `claims` (`@ID@` in it becomes
 /// the signer's id), each with its own signing log, all holding //Alice's GRANDPA key and the
 /// dev PKI.
