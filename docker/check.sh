@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # check.sh — what can be checked of the compose demo without a Docker engine (run by .ci/run):
 # the compose file resolves (`docker-compose config -q`: syntax, schema, anchors, depends_on), the
-# Grafana dashboard is JSON, the Prometheus and Grafana provisioning files are YAML, the TOML
-# files parse, and the shell scripts have no syntax errors. It builds no image and starts nothing.
-# Needs docker-compose (Debian `docker-compose`) and python3.
+# Grafana dashboard is JSON, the Prometheus and Grafana provisioning files are YAML, the
+# Prometheus config and its alert rules load (`promtool check config`) and the rules pass their
+# unit tests (`promtool test rules`), the TOML files parse, and the shell scripts have no syntax
+# errors. It builds no image and starts nothing (docker/dashboard-check.sh, which runs a real
+# Prometheus against the demo's signers, needs a built `exclave`).
+# Needs docker-compose (Debian `docker-compose`), promtool (Debian `prometheus`) and python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,6 +26,11 @@ else:
         with open(path) as f:
             yaml.safe_load(f)
 PY
+# rule_files in prometheus.yml, and in the test file, are relative to the file that names them.
+promtool check config docker/prometheus.yml >/dev/null
+promtool test rules docker/prometheus/alerts.test.yml >/dev/null
 for script in docker/init/*.sh; do sh -n "$script"; done
 bash -n docker/gen-pki.sh
-echo "docker: compose config, dashboard JSON, prometheus/grafana YAML, TOML and init scripts OK"
+bash -n docker/dashboard-check.sh
+python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' docker/dashboard_check.py
+echo "docker: compose config, dashboard JSON, prometheus/grafana YAML, alert rules and their tests, TOML and scripts OK"

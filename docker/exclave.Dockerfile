@@ -1,19 +1,17 @@
 # The Exclave signer (`exclave`). Build from the repository root:
 #   docker build -f docker/exclave.Dockerfile -t exclave-signer:local .
 # The etcd and TiKV claim stores are always compiled in (signer/Cargo.toml enables the claims
-# crate's `etcd` and `tikv` features; the signer has no features of its own to pass).
+# crate's `etcd` and `tikv` features; the `exclave` package has no features of its own to pass).
 # Needs BuildKit (the default since Docker 23) for the cache mounts.
 
 FROM rust:1-bookworm AS builder
-# protoc: etcd-client's build script runs it.
-RUN apt-get update && apt-get install -y --no-install-recommends protobuf-compiler \
-    && rm -rf /var/lib/apt/lists/*
+# No protoc needed: etcd-client's generated protobuf code is checked in (vendor/etcd-client).
 WORKDIR /src
 COPY . .
 # The target dir is a cache mount (kept across builds), so the binary is copied out in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p exclave-signer \
+    cargo build --release --locked -p exclave \
     && install -m 0755 target/release/exclave /usr/local/bin/exclave
 
 FROM debian:bookworm-slim

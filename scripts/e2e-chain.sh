@@ -111,7 +111,7 @@ build() {
 		CARGO_TARGET_DIR="$DEMO_TARGET" nice -n 10 cargo build --release --quiet) >"$TMP/build-node.log" 2>&1 &
 	wait $! || { tail -50 "$TMP/build-node.log"; log "demo node build failed"; exit 2; }
 	log "building exclave"
-	(cd "$ROOT" && cargo build --quiet -p exclave-signer) >"$TMP/build-signer.log" 2>&1 &
+	(cd "$ROOT" && cargo build --quiet -p exclave) >"$TMP/build-signer.log" 2>&1 &
 	wait $! || { tail -50 "$TMP/build-signer.log"; log "signer build failed"; exit 2; }
 }
 

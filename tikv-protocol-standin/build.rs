@@ -1,7 +1,8 @@
 //! Generates the gRPC *server* side of TiKV's and PD's protocol from the `.proto` files that
 //! ship inside the `tikv-client` crate's source. That directory is found through
 //! `cargo metadata` (the crate's own generated code is client-only and private), so nothing is
-//! copied into this repository. Needs `protoc` (Debian: `protobuf-compiler`).
+//! copied into this repository. `protoc` comes from the `protoc-bin-vendored` crate unless
+//! `PROTOC` names another one, so a machine with only Rust builds it.
 
 use std::{
     env,
@@ -15,6 +16,11 @@ use std::{
 const PROTOS: [&str; 3] = ["pdpb.proto", "keyspacepb.proto", "tikvpb.proto"];
 
 fn main() {
+    if env::var_os("PROTOC").is_none() {
+        let protoc = protoc_bin_vendored::protoc_bin_path().expect("protoc-bin-vendored has no protoc for this platform; set PROTOC");
+        // Build scripts are single-threaded: setting the variable for tonic-prost-build is sound.
+        env::set_var("PROTOC", protoc);
+    }
     let proto_dir = tikv_client_proto_dir();
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={}", proto_dir.display());
@@ -27,7 +33,7 @@ fn main() {
         .generate_default_stubs(true)
         .out_dir(&out)
         .compile_protos(&protos, &includes)
-        .unwrap_or_else(|e| panic!("compiling {} failed (is protoc installed? Debian: protobuf-compiler): {e}", proto_dir.display()));
+        .unwrap_or_else(|e| panic!("compiling {} failed : {e}", proto_dir.display()));
     write_module_index(&out);
 }
 

@@ -48,7 +48,7 @@ async fn raw(client: &mut Client, chain: u8, n: u64) -> Vec<Duration> {
     let mut took = Vec::with_capacity(n as usize);
     for i in 0..n {
         let k = key(chain, i);
-        let value = encode_record(&conformance::record("bench", &i.to_le_bytes()));
+        let value = encode_record(&conformance::record("bench", &i.to_le_bytes())).expect("encode");
         let started = Instant::now();
         let resp = client.txn(put_if_absent(&k, value)).await.expect("txn");
         took.push(started.elapsed());
@@ -75,16 +75,11 @@ fn main() {
         let cluster = LocalCluster::start(3);
         let endpoints = cluster.endpoints();
         let leader = cluster.leader().await;
-        println!(
-            "etcd {} members on loopback; leader: member {leader:?}; every client asks member 0 first",
-            cluster.len()
-        );
+        println!("etcd {} members on loopback; leader: member {leader:?}; every client asks member 0 first", cluster.len());
         let mut first = Client::connect([&endpoints[0]], None).await.expect("connect");
         let mut balanced = Client::connect(&endpoints, None).await.expect("connect");
-        let claims = WithDeadline::new(
-            EtcdStore::connect(&EtcdConfig::new(endpoints.clone())).await.expect("connect"),
-            Duration::from_secs(2),
-        );
+        let claims =
+            WithDeadline::new(EtcdStore::connect(&EtcdConfig::new(endpoints.clone())).await.expect("connect"), Duration::from_secs(2));
         raw(&mut first, 200, WARM_UP).await;
         raw(&mut balanced, 201, WARM_UP).await;
         store(&claims, 202, WARM_UP).await;

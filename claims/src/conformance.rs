@@ -9,9 +9,7 @@ pub mod engine;
 
 use crate::{ClaimOutcome, ClaimStore, Swap};
 use async_trait::async_trait;
-use exclave_policies::{
-    payload_hash, ChainId, ClaimKey, ClaimRecord, Duty, DutyKind, GrandpaStage, KeyType, WatermarkKey,
-};
+use exclave_policies::{payload_hash, ChainId, ClaimKey, ClaimRecord, Duty, DutyKind, GrandpaStage, KeyType, WatermarkKey};
 use std::{
     collections::hash_map::RandomState,
     hash::{BuildHasher, Hasher},

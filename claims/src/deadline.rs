@@ -28,11 +28,7 @@ impl<S: ClaimStore> WithDeadline<S> {
         self.deadline
     }
 
-    async fn bounded<T>(
-        &self,
-        op: &'static str,
-        fut: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
+    async fn bounded<T>(&self, op: &'static str, fut: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         tokio::time::timeout(self.deadline, fut).await.unwrap_or(Err(StoreError::Deadline {
             backend: self.inner.backend(),
             op,

@@ -44,9 +44,7 @@ impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let open_err = |reason: String| StoreError::Open { path: path.display().to_string(), reason };
         let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                open_err("another process (another exclave signer?) holds this store open".into())
-            }
+            redb::DatabaseError::DatabaseAlreadyOpen => open_err("another process (another exclave signer?) holds this store open".into()),
             other => open_err(other.to_string()),
         })?;
         let txn = db.begin_write().map_err(|e| open_err(e.to_string()))?;
@@ -66,10 +64,7 @@ impl EmbeddedStore {
 
     /// Reads run on the blocking pool, never inline: a stalled disk must not block a runtime
     /// worker, and the caller's deadline (`WithDeadline`) must be able to fire.
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || f(&db)).await.map_err(unavailable)?
     }
@@ -180,7 +175,7 @@ impl ClaimStore for EmbeddedStore {
 
     async fn claim(&self, key: &ClaimKey, record: &ClaimRecord) -> Result<ClaimOutcome, StoreError> {
         let (reply, rx) = oneshot::channel();
-        let op = WriteOp::Claim { key: key.to_bytes(), value: encode_record(record), reply };
+        let op = WriteOp::Claim { key: key.to_bytes(), value: encode_record(record)?, reply };
         self.submit(op, rx).await
     }
 

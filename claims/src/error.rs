@@ -32,6 +32,14 @@ pub enum StoreError {
         /// The decoder's reason.
         reason: String,
     },
+    /// A value could not be encoded; nothing was written.
+    #[error("claim store: cannot encode the {what}: {reason}; nothing was written")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's reason.
+        reason: String,
+    },
     /// The store could not be opened.
     #[error("claim store: cannot open {path}: {reason}")]
     Open {

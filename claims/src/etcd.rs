@@ -32,7 +32,7 @@ mod route;
 
 pub use error::EtcdError;
 
-use crate::{decode_record, encode_record, register_key, ClaimOutcome, ClaimStore, StoreError, Swap};
+use crate::{decode_record, encode_record, encode_watermark, register_key, ClaimOutcome, ClaimStore, StoreError, Swap};
 use async_trait::async_trait;
 use etcd_client::{Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse, TxnResponse};
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
@@ -83,9 +83,8 @@ impl EtcdStore {
     /// Build the store's clients. This sends nothing (connections open on first use, and a dead
     /// member does not delay it); call [`ClaimStore::ping`] to check the cluster answers.
     pub async fn connect(config: &EtcdConfig) -> Result<Self, StoreError> {
-        let members = Members::connect(config)
-            .await
-            .map_err(|e| StoreError::Open { path: config.endpoints.join(","), reason: e.to_string() })?;
+        let members =
+            Members::connect(config).await.map_err(|e| StoreError::Open { path: config.endpoints.join(","), reason: e.to_string() })?;
         Ok(Self { members })
     }
 
@@ -100,8 +99,7 @@ impl EtcdStore {
     }
 
     async fn get_one(&self, op: &'static str, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
-        let mut resp =
-            self.members.call(|mut kv| async move { kv.get(key, None).await }).await.map_err(|e| e.into_store(op))?;
+        let mut resp = self.members.call(|mut kv| async move { kv.get(key, None).await }).await.map_err(|e| e.into_store(op))?;
         Ok(resp.take_kvs().into_iter().next())
     }
 }
@@ -116,13 +114,8 @@ fn else_branch_kv(resp: &TxnResponse) -> Option<KeyValue> {
 
 fn decode_watermark(kv: &KeyValue) -> Result<Position, StoreError> {
     serde_json::from_slice(kv.value()).map_err(|e| {
-        EtcdError::BadWatermark { key: String::from_utf8_lossy(kv.key()).into_owned(), reason: e.to_string() }
-            .into_store("watermark")
+        EtcdError::BadWatermark { key: String::from_utf8_lossy(kv.key()).into_owned(), reason: e.to_string() }.into_store("watermark")
     })
-}
-
-fn encode_watermark(position: Position) -> Vec<u8> {
-    serde_json::to_vec(&position).unwrap_or_default()
 }
 
 #[async_trait]
@@ -135,15 +128,14 @@ impl ClaimStore for EtcdStore {
         let key = key.to_bytes();
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key.clone(), encode_record(record), None)])
+            .and_then([TxnOp::put(key.clone(), encode_record(record)?, None)])
             .or_else([TxnOp::get(key.clone(), None)]);
         let resp = self.txn("claim", txn).await?;
         if resp.succeeded() {
             return Ok(ClaimOutcome::Inserted);
         }
-        let kv = else_branch_kv(&resp).ok_or_else(|| {
-            EtcdError::MissingRecord { key: String::from_utf8_lossy(&key).into_owned() }.into_store("claim")
-        })?;
+        let kv = else_branch_kv(&resp)
+            .ok_or_else(|| EtcdError::MissingRecord { key: String::from_utf8_lossy(&key).into_owned() }.into_store("claim"))?;
         decode_record(&key, kv.value()).map(ClaimOutcome::Existing)
     }
 
@@ -190,7 +182,7 @@ impl ClaimStore for EtcdStore {
             let revision = seen.map_or(0, |(_, revision)| revision);
             let txn = Txn::new()
                 .when([Compare::mod_revision(key.clone(), CompareOp::Equal, revision)])
-                .and_then([TxnOp::put(key.clone(), encode_watermark(to), None)])
+                .and_then([TxnOp::put(key.clone(), encode_watermark(to)?, None)])
                 .or_else([TxnOp::get(key.clone(), None)]);
             let resp = self.txn("raise_watermark", txn).await?;
             if resp.succeeded() {
@@ -206,9 +198,7 @@ impl ClaimStore for EtcdStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let read = |mut kv: etcd_client::KvClient| async move {
-            kv.get(PING_KEY, Some(GetOptions::new().with_count_only())).await
-        };
+        let read = |mut kv: etcd_client::KvClient| async move { kv.get(PING_KEY, Some(GetOptions::new().with_count_only())).await };
         self.members.call(read).await.map(drop).map_err(|e| e.into_store("ping"))
     }
 
@@ -222,10 +212,8 @@ impl ClaimStore for EtcdStore {
             None => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
             Some(value) => Compare::value(key.clone(), CompareOp::Equal, value.to_vec()),
         };
-        let txn = Txn::new()
-            .when([compare])
-            .and_then([TxnOp::put(key.clone(), new.to_vec(), None)])
-            .or_else([TxnOp::get(key.clone(), None)]);
+        let txn =
+            Txn::new().when([compare]).and_then([TxnOp::put(key.clone(), new.to_vec(), None)]).or_else([TxnOp::get(key.clone(), None)]);
         let resp = self.txn("swap_register", txn).await?;
         if resp.succeeded() {
             return Ok(Swap::Swapped);

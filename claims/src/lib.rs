@@ -18,6 +18,8 @@
 //!   active-node lease in them.
 //! - [`PruneClaims`] (deleting claims, for an operator's prune; not part of [`ClaimStore`]) and
 //!   [`list_all`] (a whole prefix through [`ClaimStore::list`]'s pages).
+//! - [`interchange`]: export, import and prune of protection history (`exclave claims …`),
+//!   written against the traits so they work on every backend.
 //! - `conformance` (feature `conformance`) is the suite every backend must pass; with `etcd`
 //!   too, `etcd::local_cluster` starts a real local etcd cluster for tests.
 //!
@@ -27,9 +29,10 @@
 mod deadline;
 pub mod embedded;
 mod error;
-pub mod prune;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+pub mod interchange;
+pub mod prune;
 #[cfg(feature = "tikv")]
 pub mod tikv;
 
@@ -104,15 +107,18 @@ pub fn register_key(name: &str) -> Vec<u8> {
 /// The prefix of every register key.
 pub const REGISTER_PREFIX: &[u8] = b"exclave/register/v1/";
 
-/// Encode a record as stored (JSON, so an operator can read a store with its own tools).
-pub fn encode_record(record: &ClaimRecord) -> Vec<u8> {
-    serde_json::to_vec(record).unwrap_or_default()
+/// Encode a record as stored (JSON, so an operator can read a store with its own tools). A
+/// failure is an error, never empty bytes in the store.
+pub fn encode_record(record: &ClaimRecord) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|e| StoreError::Encode { what: "claim record", reason: e.to_string() })
+}
+
+/// Encode a low watermark as stored (a JSON pair `[a,b]`).
+pub fn encode_watermark(position: Position) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&position).map_err(|e| StoreError::Encode { what: "watermark", reason: e.to_string() })
 }
 
 /// Decode a stored record; `key` is only used to name the record in the error.
 pub fn decode_record(key: &[u8], bytes: &[u8]) -> Result<ClaimRecord, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        reason: e.to_string(),
-    })
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: e.to_string() })
 }

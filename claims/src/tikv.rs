@@ -28,7 +28,7 @@
 
 mod slot;
 
-use crate::{decode_record, encode_record, register_key, ClaimOutcome, ClaimStore, StoreError, Swap};
+use crate::{decode_record, encode_record, encode_watermark, register_key, ClaimOutcome, ClaimStore, StoreError, Swap};
 use async_trait::async_trait;
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
 use slot::ClientSlot;
@@ -148,14 +148,8 @@ fn unavailable(op: &'static str, reason: String) -> StoreError {
 }
 
 fn decode_watermark(key: &[u8], bytes: &[u8]) -> Result<Position, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        reason: format!("watermark: {e}"),
-    })
-}
-
-fn encode_watermark(position: Position) -> Vec<u8> {
-    serde_json::to_vec(&position).unwrap_or_default()
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: format!("watermark: {e}") })
 }
 
 /// The first key after every key that starts with `prefix` (`None`: no such key, scan to the end).
@@ -178,7 +172,7 @@ impl ClaimStore for TikvStore {
 
     async fn claim(&self, key: &ClaimKey, record: &ClaimRecord) -> Result<ClaimOutcome, StoreError> {
         let key = key.to_bytes();
-        match self.cas("claim", key.clone(), None, encode_record(record)).await? {
+        match self.cas("claim", key.clone(), None, encode_record(record)?).await? {
             (None, true) => Ok(ClaimOutcome::Inserted),
             // Someone's record, or ours after a lost reply: the engine compares.
             (Some(existing), false) => decode_record(&key, &existing).map(ClaimOutcome::Existing),
@@ -233,7 +227,7 @@ impl ClaimStore for TikvStore {
                     return Ok(current);
                 }
             }
-            let new = encode_watermark(to);
+            let new = encode_watermark(to)?;
             let (previous, swapped) = self.cas("raise_watermark", key.clone(), seen.clone(), new.clone()).await?;
             // Swapped, or our own write answered as "already there" after a lost reply.
             if swapped || previous.as_deref() == Some(new.as_slice()) {
@@ -267,12 +261,7 @@ impl ClaimStore for TikvStore {
 impl TikvStore {
     /// Up to `limit` pairs in `[from, end)`, in key order. Uses the client's batch scan: its
     /// plain `scan` restarts from the last region's empty end key and re-reads (tikv-client 0.4).
-    async fn scan_chunk(
-        &self,
-        from: Vec<u8>,
-        end: Option<Vec<u8>>,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    async fn scan_chunk(&self, from: Vec<u8>, end: Option<Vec<u8>>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         let each = u32::try_from(limit).unwrap_or(u32::MAX);
         let pairs = self
             .call("list", |c| async move {
@@ -297,8 +286,7 @@ mod tests {
 
     #[test]
     fn prefix_end_is_the_first_key_after_the_prefix() {
-        let cases: [(&[u8], Option<&[u8]>); 4] =
-            [(b"ab", Some(b"ac")), (b"a\xff", Some(b"b")), (b"\xff\xff", None), (b"", None)];
+        let cases: [(&[u8], Option<&[u8]>); 4] = [(b"ab", Some(b"ac")), (b"a\xff", Some(b"b")), (b"\xff\xff", None), (b"", None)];
         for (prefix, end) in cases {
             assert_eq!(prefix_end(prefix).as_deref(), end, "prefix {prefix:?}");
         }

@@ -140,10 +140,7 @@ async fn two_members_down_every_call_fails_within_deadline() {
     }
     let started = Instant::now();
     let read = store.get(&key(2, 0)).await;
-    assert!(
-        matches!(read, Err(StoreError::Deadline { .. } | StoreError::Unavailable { .. })),
-        "read answered {read:?}"
-    );
+    assert!(matches!(read, Err(StoreError::Deadline { .. } | StoreError::Unavailable { .. })), "read answered {read:?}");
     assert!(started.elapsed() < DEADLINE + MARGIN);
     assert!(store.ping().await.is_err(), "ping must fail without a quorum");
     eprintln!("two_members_down: killed {leader} (leader) and {follower}; failed claims took {took:?}");
@@ -193,9 +190,7 @@ async fn quorum_restored_claims_succeed_again() {
         }
     };
     let recovered = restarted.elapsed();
-    assert!(
-        matches!(first, ClaimOutcome::Inserted) || first == ClaimOutcome::Existing(conformance::record("a", b"after"))
-    );
+    assert!(matches!(first, ClaimOutcome::Inserted) || first == ClaimOutcome::Existing(conformance::record("a", b"after")));
     for round in 101..151 {
         let out = store.claim(&key(3, round), &conformance::record("a", b"after")).await.expect("claim");
         assert_eq!(out, ClaimOutcome::Inserted);

@@ -74,8 +74,8 @@ struct RealCluster {
 
 impl RealCluster {
     fn from_env() -> Self {
-        let addrs = std::env::var("TIKV_PD_ADDRS")
-            .expect("TIKV_PD_ADDRS must name the PD endpoints of a real TiKV cluster to run these tests");
+        let addrs =
+            std::env::var("TIKV_PD_ADDRS").expect("TIKV_PD_ADDRS must name the PD endpoints of a real TiKV cluster to run these tests");
         let mut config = TikvConfig::new(addrs.split(',').map(str::trim).filter(|a| !a.is_empty()));
         config.keyspace = std::env::var("TIKV_KEYSPACE").ok();
         Self { config }

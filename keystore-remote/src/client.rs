@@ -8,6 +8,7 @@ use jsonrpsee::{
     http_client::{HttpClient, HttpClientBuilder},
 };
 use parking_lot::Mutex;
+use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use std::{
     future::Future,
     path::PathBuf,
@@ -85,16 +86,17 @@ enum Miss {
 pub fn tls_client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, RemoteError> {
     let read = |p: &PathBuf| std::fs::read(p).map_err(|e| RemoteError::Config(format!("{}: {e}", p.display())));
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut read(&files.ca)?.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&read(&files.ca)?) {
         let cert = cert.map_err(|e| RemoteError::Config(format!("{}: {e}", files.ca.display())))?;
         roots.add(cert).map_err(|e| RemoteError::Config(format!("{}: {e}", files.ca.display())))?;
     }
-    let chain: Vec<_> = rustls_pemfile::certs(&mut read(&files.cert)?.as_slice())
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(&read(&files.cert)?)
         .collect::<Result<_, _>>()
         .map_err(|e| RemoteError::Config(format!("{}: {e}", files.cert.display())))?;
-    let key = rustls_pemfile::private_key(&mut read(&files.key)?.as_slice())
-        .map_err(|e| RemoteError::Config(format!("{}: {e}", files.key.display())))?
-        .ok_or_else(|| RemoteError::Config(format!("{}: no private key", files.key.display())))?;
+    let key = PrivateKeyDer::from_pem_slice(&zeroize::Zeroizing::new(read(&files.key)?)).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => RemoteError::Config(format!("{}: no private key", files.key.display())),
+        other => RemoteError::Config(format!("{}: {other}", files.key.display())),
+    })?;
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| RemoteError::Config(e.to_string()))?
@@ -274,12 +276,8 @@ impl Clients {
     /// Signer indices: rested ones in configured order, then resting ones, soonest back first.
     fn order(&self) -> Vec<usize> {
         let now = Instant::now();
-        let mut order: Vec<(Option<Instant>, usize)> = self
-            .endpoints
-            .iter()
-            .enumerate()
-            .map(|(i, ep)| (ep.health.lock().resting_until.filter(|t| *t > now), i))
-            .collect();
+        let mut order: Vec<(Option<Instant>, usize)> =
+            self.endpoints.iter().enumerate().map(|(i, ep)| (ep.health.lock().resting_until.filter(|t| *t > now), i)).collect();
         order.sort();
         order.into_iter().map(|(_, i)| i).collect()
     }

@@ -6,9 +6,7 @@ use crate::{
     error::RemoteError,
 };
 use exclave_policies::{vrf_sign_data, VrfContext};
-use exclave_protocol::{
-    Bytes, ErrorKind, ExclaveApiClient, LeaseState, SignContext, SignRequest, VrfRequest, WireCrypto, WireKeyType,
-};
+use exclave_protocol::{Bytes, ErrorKind, ExclaveApiClient, LeaseState, SignContext, SignRequest, VrfRequest, WireCrypto, WireKeyType};
 use parking_lot::{Mutex, RwLock};
 use sp_core::{
     crypto::{KeyTypeId, VrfPublic},
@@ -234,7 +232,15 @@ impl RemoteKeystore {
         .map_err(RemoteError::into_keystore_error)
     }
 
-    fn sign(&self, kt: KeyTypeId, crypto: WireCrypto, public: &[u8], msg: &[u8], context: SignContext, prehashed: bool) -> Result<Option<Vec<u8>>, Error> {
+    fn sign(
+        &self,
+        kt: KeyTypeId,
+        crypto: WireCrypto,
+        public: &[u8],
+        msg: &[u8],
+        context: SignContext,
+        prehashed: bool,
+    ) -> Result<Option<Vec<u8>>, Error> {
         self.note_interest(kt, public);
         let request = SignRequest {
             chain: Bytes(self.chain.to_vec()),
@@ -309,9 +315,7 @@ impl Drop for RemoteKeystore {
 }
 
 fn sig<T: for<'a> TryFrom<&'a [u8]>>(bytes: Option<Vec<u8>>) -> Result<Option<T>, Error> {
-    bytes
-        .map(|b| T::try_from(b.as_slice()).map_err(|_| Error::Other(format!("signer returned a {}-byte signature", b.len()))))
-        .transpose()
+    bytes.map(|b| T::try_from(b.as_slice()).map_err(|_| Error::Other(format!("signer returned a {}-byte signature", b.len())))).transpose()
 }
 
 fn public<T: for<'a> TryFrom<&'a [u8]>>(bytes: Vec<u8>) -> Result<T, Error> {

@@ -83,7 +83,17 @@ mod tests {
         let cli = Cli::parse_from(["node", "--remote-keystore", "https://a:1,https://b:2", "--remote-keystore-ca", "ca.pem"]);
         assert_eq!(cli.remote.remote_keystore, vec!["https://a:1", "https://b:2"]);
         assert!(matches!(cli.remote.config([0; 32]), Err(NodeIntegrationError::MissingTls)));
-        let cli = Cli::parse_from(["node", "--remote-keystore", "https://a:1", "--remote-keystore-ca", "ca", "--remote-keystore-cert", "c", "--remote-keystore-key", "k"]);
+        let cli = Cli::parse_from([
+            "node",
+            "--remote-keystore",
+            "https://a:1",
+            "--remote-keystore-ca",
+            "ca",
+            "--remote-keystore-cert",
+            "c",
+            "--remote-keystore-key",
+            "k",
+        ]);
         let cfg = cli.remote.config([7; 32]).expect("config");
         assert_eq!((cfg.chain, cfg.timeout), ([7; 32], Duration::from_millis(2000)));
         assert!(cfg.tls.is_some());

@@ -3,7 +3,7 @@
 use codec::Encode;
 use exclave_keystore_remote::RemoteKeystore;
 use futures::{future::BoxFuture, FutureExt, TryFutureExt};
-use sp_consensus::{Environment, ProposeArgs, Proposal, Proposer};
+use sp_consensus::{Environment, Proposal, ProposeArgs, Proposer};
 use sp_runtime::traits::{Block as BlockT, Header as _};
 use std::sync::Arc;
 

@@ -22,8 +22,7 @@ pub struct SealedSlot {
 /// Decode a SCALE pre-seal header, find its `PreRuntime(BABE)` digest, and require that
 /// blake2_256 of the header is exactly `message` (the hash the node asked to sign).
 pub fn decode_seal_header(header: &[u8], message: &[u8]) -> Result<SealedSlot, PolicyError> {
-    let header = Header::<u32, BlakeTwo256>::decode_all(&mut &header[..])
-        .map_err(|e| PolicyError::BadHeader { reason: e.to_string() })?;
+    let header = Header::<u32, BlakeTwo256>::decode_all(&mut &header[..]).map_err(|e| PolicyError::BadHeader { reason: e.to_string() })?;
     let logs = header.digest().logs();
     if logs.iter().any(|l| matches!(l, DigestItem::Seal(..))) {
         return Err(PolicyError::AlreadySealed);
@@ -36,8 +35,7 @@ pub fn decode_seal_header(header: &[u8], message: &[u8]) -> Result<SealedSlot, P
     if pres.next().is_some() {
         return Err(PolicyError::MultipleBabePreDigests);
     }
-    let pre = PreDigest::decode_all(&mut &pre[..])
-        .map_err(|e| PolicyError::BadHeader { reason: format!("BABE pre-digest: {e}") })?;
+    let pre = PreDigest::decode_all(&mut &pre[..]).map_err(|e| PolicyError::BadHeader { reason: format!("BABE pre-digest: {e}") })?;
     let computed = header.hash();
     if computed.as_bytes() != message {
         return Err(PolicyError::HeaderHashMismatch {
@@ -45,11 +43,7 @@ pub fn decode_seal_header(header: &[u8], message: &[u8]) -> Result<SealedSlot, P
             message: format!("0x{}", hex::encode(message)),
         });
     }
-    Ok(SealedSlot {
-        slot: *pre.slot(),
-        authority_index: pre.authority_index(),
-        block_number: header.number,
-    })
+    Ok(SealedSlot { slot: *pre.slot(), authority_index: pre.authority_index(), block_number: header.number })
 }
 
 /// What the signer rebuilds a BABE VRF transcript from.
@@ -83,11 +77,7 @@ pub fn slot_at(now_ms: u64, slot_duration_ms: u64) -> u64 {
 pub fn check_vrf_bounds(slot: u64, now_ms: u64, bounds: &SlotBounds) -> Result<(), Refusal> {
     let current = slot_at(now_ms, bounds.slot_duration_ms);
     if slot < bounds.genesis_slot || slot.abs_diff(current) > bounds.max_drift_slots {
-        return Err(Refusal::SlotOutOfRange {
-            slot,
-            current,
-            max_drift: bounds.max_drift_slots,
-        });
+        return Err(Refusal::SlotOutOfRange { slot, current, max_drift: bounds.max_drift_slots });
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! Classification: which duty (if any) a signing request fulfils.
 
 use crate::{
-    babe::decode_seal_header, beefy::decode_commitment, error::PolicyError, grandpa::decode_vote,
-    heartbeat::decode_heartbeat, types::Crypto, types::Duty, types::KeyType,
+    babe::decode_seal_header, beefy::decode_commitment, error::PolicyError, grandpa::decode_vote, heartbeat::decode_heartbeat,
+    types::Crypto, types::Duty, types::KeyType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -79,9 +79,7 @@ pub fn classify(req: &SignRequest<'_>) -> Result<Classification, PolicyError> {
     }
     let unrecognised = |expected| PolicyError::Unrecognised { key_type, expected };
     let duty = match (&key_type.0, req.context, req.prehashed) {
-        (b"audi", SignContext::None, false) => {
-            return Ok(Classification::Unclaimed(UnclaimedKind::AuthorityDiscovery))
-        }
+        (b"audi", SignContext::None, false) => return Ok(Classification::Unclaimed(UnclaimedKind::AuthorityDiscovery)),
         (b"babe", SignContext::BabeSeal { header }, false) => {
             let sealed = decode_seal_header(header, req.message)?;
             Duty::BabeSeal { slot: sealed.slot, authority_index: sealed.authority_index }
@@ -91,9 +89,7 @@ pub fn classify(req: &SignRequest<'_>) -> Result<Classification, PolicyError> {
             let vote = decode_vote(req.message)?;
             Duty::GrandpaVote { set_id: vote.set_id, round: vote.round, stage: vote.stage }
         }
-        (b"imon", SignContext::None, false) => {
-            Duty::Heartbeat { session_index: decode_heartbeat(req.message)?.session_index }
-        }
+        (b"imon", SignContext::None, false) => Duty::Heartbeat { session_index: decode_heartbeat(req.message)?.session_index },
         (b"beef", SignContext::BeefyCommitment { commitment }, true) => {
             let (set_id, block_number) = decode_commitment(commitment, req.message)?;
             Duty::BeefyVote { set_id, block_number }

@@ -57,7 +57,9 @@ pub enum PolicyError {
         reason: String,
     },
     /// An I'm-online message did not decode as a heartbeat.
-    #[error("imon: the message is not a SCALE Heartbeat {{block_number, session_index, authority_index, validators_len}} (16 bytes): {reason}")]
+    #[error(
+        "imon: the message is not a SCALE Heartbeat {{block_number, session_index, authority_index, validators_len}} (16 bytes): {reason}"
+    )]
     BadHeartbeat {
         /// What was wrong.
         reason: String,

@@ -50,11 +50,5 @@ pub fn decode_vote(bytes: &[u8]) -> Result<GrandpaVote, PolicyError> {
     target_hash.copy_from_slice(&bytes[1..33]);
     let le4 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let le8 = |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    Ok(GrandpaVote {
-        stage,
-        target_hash,
-        target_number: le4(&bytes[33..37]),
-        round: le8(&bytes[37..45]),
-        set_id: le8(&bytes[45..53]),
-    })
+    Ok(GrandpaVote { stage, target_hash, target_number: le4(&bytes[33..37]), round: le8(&bytes[37..45]), set_id: le8(&bytes[45..53]) })
 }

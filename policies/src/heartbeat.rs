@@ -18,7 +18,5 @@ pub struct Heartbeat {
 
 /// Decode a heartbeat; trailing bytes are refused.
 pub fn decode_heartbeat(bytes: &[u8]) -> Result<Heartbeat, PolicyError> {
-    Heartbeat::decode_all(&mut &bytes[..]).map_err(|e| PolicyError::BadHeartbeat {
-        reason: format!("{e} ({} bytes)", bytes.len()),
-    })
+    Heartbeat::decode_all(&mut &bytes[..]).map_err(|e| PolicyError::BadHeartbeat { reason: format!("{e} ({} bytes)", bytes.len()) })
 }

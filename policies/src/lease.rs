@@ -142,7 +142,13 @@ mod tests {
 
     #[test]
     fn only_babe_and_grandpa_are_gated() {
-        for (kt, gated) in [(KeyType::BABE, true), (KeyType::GRANDPA, true), (KeyType::IM_ONLINE, false), (KeyType::BEEFY, false), (KeyType::AUTHORITY_DISCOVERY, false)] {
+        for (kt, gated) in [
+            (KeyType::BABE, true),
+            (KeyType::GRANDPA, true),
+            (KeyType::IM_ONLINE, false),
+            (KeyType::BEEFY, false),
+            (KeyType::AUTHORITY_DISCOVERY, false),
+        ] {
             assert_eq!(lease_gated(kt), gated, "{kt}");
         }
     }
@@ -152,6 +158,7 @@ mod tests {
         let r = rec("alice-1", 7, 2);
         let json = serde_json::to_vec(&r).expect("encode");
         assert_eq!(serde_json::from_slice::<LeaseRecord>(&json).expect("decode"), r);
-        assert!(serde_json::from_str::<LeaseRecord>(r#"{"holder":"a","expires_at_ms":1,"renewed_at_ms":0,"term":1,"signer":"s","x":1}"#).is_err());
+        assert!(serde_json::from_str::<LeaseRecord>(r#"{"holder":"a","expires_at_ms":1,"renewed_at_ms":0,"term":1,"signer":"s","x":1}"#)
+            .is_err());
     }
 }

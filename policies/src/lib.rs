@@ -34,18 +34,15 @@ mod lease;
 mod types;
 mod verdict;
 
-pub use babe::{
-    check_vrf_bounds, decode_seal_header, slot_at, vrf_sign_data, SealedSlot, SlotBounds, VrfContext,
-};
+pub use babe::{check_vrf_bounds, decode_seal_header, slot_at, vrf_sign_data, SealedSlot, SlotBounds, VrfContext};
 pub use beefy::decode_commitment;
 pub use classify::{classify, Classification, SignContext, SignRequest, UnclaimedKind};
 pub use error::PolicyError;
 pub use grandpa::{decode_vote, GrandpaStage, GrandpaVote};
 pub use heartbeat::{decode_heartbeat, Heartbeat};
 pub use lease::{lease_active, lease_gated, lease_step, LeaseRecord, LeaseStep, LeaseTiming};
-pub use types::{CLAIM_PREFIX, WATERMARK_PREFIX,
-    
-    payload_hash, ChainId, ClaimKey, ClaimRecord, Crypto, Duty, DutyKind, KeyType, Position,
-    WatermarkKey,
+pub use types::{
+    payload_hash, ChainId, ClaimKey, ClaimRecord, Crypto, Duty, DutyKind, KeyType, ParseChainIdError, Position, WatermarkKey, CLAIM_PREFIX,
+    WATERMARK_PREFIX,
 };
 pub use verdict::{verdict, Refusal, Verdict};

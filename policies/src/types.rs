@@ -20,13 +20,7 @@ impl KeyType {
     pub const AUTHORITY_DISCOVERY: KeyType = KeyType(*b"audi");
 
     /// Every key type Exclave holds keys for.
-    pub const SUPPORTED: [KeyType; 5] = [
-        Self::BABE,
-        Self::GRANDPA,
-        Self::IM_ONLINE,
-        Self::BEEFY,
-        Self::AUTHORITY_DISCOVERY,
-    ];
+    pub const SUPPORTED: [KeyType; 5] = [Self::BABE, Self::GRANDPA, Self::IM_ONLINE, Self::BEEFY, Self::AUTHORITY_DISCOVERY];
 
     /// The crypto scheme this key type uses on Substrate chains, `None` for unsupported types.
     pub fn crypto(self) -> Option<Crypto> {
@@ -101,6 +95,25 @@ impl fmt::Display for ChainId {
 impl fmt::Debug for ChainId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ChainId({self})")
+    }
+}
+
+/// A string that is not a `0x`-prefixed 32-byte hex genesis hash.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("chain {input:?} is not a 0x-prefixed 32-byte hex genesis hash")]
+pub struct ParseChainIdError {
+    /// What was given.
+    pub input: String,
+}
+
+impl std::str::FromStr for ChainId {
+    type Err = ParseChainIdError;
+
+    /// `0x` followed by 64 hex digits, as [`ChainId`]'s `Display` writes it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseChainIdError { input: s.to_owned() };
+        let bytes = hex::decode(s.strip_prefix("0x").ok_or_else(bad)?).map_err(|_| bad())?;
+        bytes.try_into().map(ChainId).map_err(|_| bad())
     }
 }
 
@@ -314,12 +327,7 @@ impl ClaimKey {
 
     /// The watermark that governs this claim.
     pub fn watermark_key(&self) -> WatermarkKey {
-        WatermarkKey {
-            chain: self.chain,
-            key_type: self.key_type,
-            public: self.public.clone(),
-            kind: self.duty.kind(),
-        }
+        WatermarkKey { chain: self.chain, key_type: self.key_type, public: self.public.clone(), kind: self.duty.kind() }
     }
 }
 

@@ -40,18 +40,15 @@ pub enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::Conflict { claimer, payload_hash, claimed_at_ms } => write!(
-                f,
-                "already claimed by {claimer} at {claimed_at_ms} ms with a different payload (hash 0x{payload_hash})"
-            ),
-            Refusal::BelowWatermark { position, watermark } => write!(
-                f,
-                "position {position:?} is at or below the low watermark {watermark:?} and is not the same data"
-            ),
-            Refusal::SlotOutOfRange { slot, current, max_drift } => write!(
-                f,
-                "slot {slot} is more than {max_drift} slots from the wall-clock slot {current} (or before genesis)"
-            ),
+            Refusal::Conflict { claimer, payload_hash, claimed_at_ms } => {
+                write!(f, "already claimed by {claimer} at {claimed_at_ms} ms with a different payload (hash 0x{payload_hash})")
+            }
+            Refusal::BelowWatermark { position, watermark } => {
+                write!(f, "position {position:?} is at or below the low watermark {watermark:?} and is not the same data")
+            }
+            Refusal::SlotOutOfRange { slot, current, max_drift } => {
+                write!(f, "slot {slot} is more than {max_drift} slots from the wall-clock slot {current} (or before genesis)")
+            }
         }
     }
 }
@@ -75,12 +72,7 @@ pub enum Verdict {
 ///
 /// `position` is the candidate duty's position; `watermark` the family's low watermark, if set.
 /// A duty at or below the watermark is refused unless it is the same data as an existing claim.
-pub fn verdict(
-    existing: Option<&ClaimRecord>,
-    payload_hash: &[u8; 32],
-    position: Position,
-    watermark: Option<Position>,
-) -> Verdict {
+pub fn verdict(existing: Option<&ClaimRecord>, payload_hash: &[u8; 32], position: Position, watermark: Option<Position>) -> Verdict {
     match existing {
         Some(rec) if rec.payload_hash == *payload_hash && !rec.signature.is_empty() => {
             Verdict::SameData { signature: rec.signature.clone() }

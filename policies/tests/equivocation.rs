@@ -11,10 +11,7 @@ mod common;
 
 use codec::{Decode, Encode};
 use common::{babe_item, header_with, Header, OwnedRequest, XorShift, CHAIN};
-use exclave_policies::{
-    classify, payload_hash, verdict, Classification, ClaimKey, ClaimRecord, Crypto, KeyType,
-    Verdict,
-};
+use exclave_policies::{classify, payload_hash, verdict, ClaimKey, ClaimRecord, Classification, Crypto, KeyType, Verdict};
 use sp_consensus_babe::{
     digests::{CompatibleDigestItem, PreDigest, PrimaryPreDigest, SecondaryPlainPreDigest, SecondaryVRFPreDigest},
     make_vrf_sign_data, Slot,
@@ -103,10 +100,7 @@ fn babe_headers(keystore: &MemoryKeystore, public: &sr25519::Public, slot: u64) 
         PreDigest::Primary(PrimaryPreDigest { authority_index: 0, slot, vrf_signature: vrf() }),
         PreDigest::SecondaryVRF(SecondaryVRFPreDigest { authority_index: 0, slot, vrf_signature: vrf() }),
     ];
-    pres.iter()
-        .enumerate()
-        .map(|(i, pre)| header_with(1000 + *slot as u32, i as u8, vec![babe_item(pre)]))
-        .collect()
+    pres.iter().enumerate().map(|(i, pre)| header_with(1000 + *slot as u32, i as u8, vec![babe_item(pre)])).collect()
 }
 
 fn sealed(pre_header: &Header, signature: &[u8]) -> Header {

@@ -7,10 +7,7 @@ mod common;
 
 use codec::Encode;
 use common::{check_refusals, fixture_hex, OwnedRequest};
-use exclave_policies::{
-    classify, decode_vote, Classification, Crypto, Duty, GrandpaStage, GrandpaVote, KeyType,
-    PolicyError, SignContext,
-};
+use exclave_policies::{classify, decode_vote, Classification, Crypto, Duty, GrandpaStage, GrandpaVote, KeyType, PolicyError, SignContext};
 use finality_grandpa::{Message, Precommit, Prevote, PrimaryPropose};
 use sp_consensus_grandpa::localized_payload;
 use sp_core::H256;
@@ -31,14 +28,8 @@ const STAGES: [GrandpaStage; 3] = [GrandpaStage::Prevote, GrandpaStage::Precommi
 
 #[test]
 fn every_stage_round_and_set_decodes() {
-    let coordinates: [(u64, u64, u32); 6] = [
-        (1, 0, 0),
-        (1, 1, 1),
-        (7, 3, 1_000_000),
-        (u64::from(u32::MAX) + 1, 2, u32::MAX),
-        (u64::MAX, u64::MAX, u32::MAX),
-        (0, u64::MAX, 5),
-    ];
+    let coordinates: [(u64, u64, u32); 6] =
+        [(1, 0, 0), (1, 1, 1), (7, 3, 1_000_000), (u64::from(u32::MAX) + 1, 2, u32::MAX), (u64::MAX, u64::MAX, u32::MAX), (0, u64::MAX, 5)];
     for stage in STAGES {
         for (i, &(round, set_id, number)) in coordinates.iter().enumerate() {
             let hash = H256::repeat_byte(0x40 + i as u8);
@@ -50,11 +41,7 @@ fn every_stage_round_and_set_decodes() {
                 Ok(Classification::Claimed(Duty::GrandpaVote { set_id, round, stage })),
                 "{what}"
             );
-            assert_eq!(
-                decode_vote(&bytes),
-                Ok(GrandpaVote { stage, target_hash: hash.0, target_number: number, round, set_id }),
-                "{what}"
-            );
+            assert_eq!(decode_vote(&bytes), Ok(GrandpaVote { stage, target_hash: hash.0, target_number: number, round, set_id }), "{what}");
         }
     }
 }
@@ -83,8 +70,16 @@ fn malformed_votes_are_refused() {
         ("tag 3", OwnedRequest::plain(KeyType::GRANDPA, with_tag(3)), "BadVote"),
         ("tag 0xff", OwnedRequest::plain(KeyType::GRANDPA, with_tag(0xff)), "BadVote"),
         ("prehashed", OwnedRequest::plain(KeyType::GRANDPA, good.clone()).prehashed(), "Unrecognised"),
-        ("babe context", OwnedRequest::plain(KeyType::GRANDPA, good.clone()).with_context(SignContext::BabeSeal { header: good.clone() }), "Unrecognised"),
-        ("beefy context", OwnedRequest::plain(KeyType::GRANDPA, good.clone()).with_context(SignContext::BeefyCommitment { commitment: good.clone() }), "Unrecognised"),
+        (
+            "babe context",
+            OwnedRequest::plain(KeyType::GRANDPA, good.clone()).with_context(SignContext::BabeSeal { header: good.clone() }),
+            "Unrecognised",
+        ),
+        (
+            "beefy context",
+            OwnedRequest::plain(KeyType::GRANDPA, good.clone()).with_context(SignContext::BeefyCommitment { commitment: good.clone() }),
+            "Unrecognised",
+        ),
         ("sr25519", OwnedRequest::plain(KeyType::GRANDPA, good.clone()).with_crypto(Crypto::Sr25519), "WrongCrypto"),
         ("ecdsa", OwnedRequest::plain(KeyType::GRANDPA, good.clone()).with_crypto(Crypto::Ecdsa), "WrongCrypto"),
     ];

@@ -9,9 +9,8 @@ mod common;
 use codec::Encode;
 use common::{check_refusals, variant, OwnedRequest, CHAIN};
 use exclave_policies::{
-    classify, decode_commitment, decode_heartbeat, ChainId, Classification, ClaimKey, Crypto, Duty,
-    DutyKind, GrandpaStage, Heartbeat, KeyType, PolicyError, SignContext, UnclaimedKind,
-    CLAIM_PREFIX, WATERMARK_PREFIX,
+    classify, decode_commitment, decode_heartbeat, ChainId, ClaimKey, Classification, Crypto, Duty, DutyKind, GrandpaStage, Heartbeat,
+    KeyType, PolicyError, SignContext, UnclaimedKind, CLAIM_PREFIX, WATERMARK_PREFIX,
 };
 use sp_consensus_beefy::{known_payloads, Commitment, Payload};
 use sp_core::proof_of_possession::statement_of_ownership;
@@ -46,28 +45,31 @@ fn heartbeat_table() {
     let good = hb(7);
     let refused: Vec<(&str, OwnedRequest, &str)> = vec![
         ("trailing byte", OwnedRequest::plain(KeyType::IM_ONLINE, [&good[..], &[0]].concat()), "BadHeartbeat"),
-        ("trailing four bytes (an old network_state field)", OwnedRequest::plain(KeyType::IM_ONLINE, [&good[..], &[0; 4]].concat()), "BadHeartbeat"),
+        (
+            "trailing four bytes (an old network_state field)",
+            OwnedRequest::plain(KeyType::IM_ONLINE, [&good[..], &[0; 4]].concat()),
+            "BadHeartbeat",
+        ),
         ("short by one", OwnedRequest::plain(KeyType::IM_ONLINE, good[..15].to_vec()), "BadHeartbeat"),
         ("empty", OwnedRequest::plain(KeyType::IM_ONLINE, vec![]), "BadHeartbeat"),
         ("a 32-byte hash", OwnedRequest::plain(KeyType::IM_ONLINE, vec![0; 32]), "BadHeartbeat"),
         ("prehashed", OwnedRequest::plain(KeyType::IM_ONLINE, good.clone()).prehashed(), "Unrecognised"),
-        ("with context", OwnedRequest::plain(KeyType::IM_ONLINE, good.clone()).with_context(SignContext::BabeSeal { header: good.clone() }), "Unrecognised"),
+        (
+            "with context",
+            OwnedRequest::plain(KeyType::IM_ONLINE, good.clone()).with_context(SignContext::BabeSeal { header: good.clone() }),
+            "Unrecognised",
+        ),
         ("ed25519", OwnedRequest::plain(KeyType::IM_ONLINE, good.clone()).with_crypto(Crypto::Ed25519), "WrongCrypto"),
     ];
     check_refusals(refused);
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // BEEFY
 
 fn commitment(block_number: u32, validator_set_id: u64, root: u8) -> Vec<u8> {
-    Commitment {
-        payload: Payload::from_single_entry(known_payloads::MMR_ROOT_ID, vec![root; 32].encode()),
-        block_number,
-        validator_set_id,
-    }
-    .encode()
+    Commitment { payload: Payload::from_single_entry(known_payloads::MMR_ROOT_ID, vec![root; 32].encode()), block_number, validator_set_id }
+        .encode()
 }
 
 /// A BEEFY vote exactly as sc-consensus-beefy asks for it: ecdsa, prehashed keccak_256 of the
@@ -82,10 +84,7 @@ fn beefy_request(commitment: Vec<u8>) -> OwnedRequest {
 fn beefy_votes_decode() {
     for (block_number, set_id) in [(0, 0), (1, 0), (123_456, 7), (u32::MAX, u64::MAX)] {
         let c = commitment(block_number, set_id, 0xaa);
-        assert_eq!(
-            classify(&beefy_request(c.clone()).req()),
-            Ok(Classification::Claimed(Duty::BeefyVote { set_id, block_number }))
-        );
+        assert_eq!(classify(&beefy_request(c.clone()).req()), Ok(Classification::Claimed(Duty::BeefyVote { set_id, block_number })));
         assert_eq!(decode_commitment(&c, &keccak_256(&c)), Ok((set_id, block_number)));
     }
 }
@@ -98,7 +97,11 @@ fn beefy_refusals() {
     trailing.push(0);
     let refused: Vec<(&str, OwnedRequest, &str)> = vec![
         ("hash of another commitment", beefy_request(c.clone()).with_message(keccak_256(&other).to_vec()), "CommitmentHashMismatch"),
-        ("blake2 instead of keccak", beefy_request(c.clone()).with_message(sp_crypto_hashing::blake2_256(&c).to_vec()), "CommitmentHashMismatch"),
+        (
+            "blake2 instead of keccak",
+            beefy_request(c.clone()).with_message(sp_crypto_hashing::blake2_256(&c).to_vec()),
+            "CommitmentHashMismatch",
+        ),
         ("the commitment itself as message", beefy_request(c.clone()).with_message(c.clone()), "CommitmentHashMismatch"),
         ("truncated hash", beefy_request(c.clone()).with_message(keccak_256(&c)[..31].to_vec()), "CommitmentHashMismatch"),
         ("commitment with a trailing byte", beefy_request(trailing.clone()).with_message(keccak_256(&trailing).to_vec()), "BadCommitment"),
@@ -127,7 +130,11 @@ fn authority_discovery_is_unclaimed() {
     }
     check_refusals(vec![
         ("audi prehashed", OwnedRequest::plain(KeyType::AUTHORITY_DISCOVERY, vec![1; 32]).prehashed(), "Unrecognised"),
-        ("audi with context", OwnedRequest::plain(KeyType::AUTHORITY_DISCOVERY, vec![1]).with_context(SignContext::BabeSeal { header: vec![] }), "Unrecognised"),
+        (
+            "audi with context",
+            OwnedRequest::plain(KeyType::AUTHORITY_DISCOVERY, vec![1]).with_context(SignContext::BabeSeal { header: vec![] }),
+            "Unrecognised",
+        ),
         ("audi ed25519", OwnedRequest::plain(KeyType::AUTHORITY_DISCOVERY, vec![1]).with_crypto(Crypto::Ed25519), "WrongCrypto"),
     ]);
 }
@@ -154,7 +161,12 @@ fn pop_lookalikes_are_not_proofs_of_possession() {
     // Owners of other lengths fall through to the key type's own rule.
     for len in [1usize, 19, 21, 28, 31, 33, 49, 64] {
         let statement = statement_of_ownership(&vec![0u8; len]);
-        let expect = [(KeyType::BABE, "MissingSealHeader"), (KeyType::GRANDPA, "BadVote"), (KeyType::IM_ONLINE, "BadHeartbeat"), (KeyType::BEEFY, "MissingCommitment")];
+        let expect = [
+            (KeyType::BABE, "MissingSealHeader"),
+            (KeyType::GRANDPA, "BadVote"),
+            (KeyType::IM_ONLINE, "BadHeartbeat"),
+            (KeyType::BEEFY, "MissingCommitment"),
+        ];
         for (key_type, expect) in expect {
             match classify(&OwnedRequest::plain(key_type, statement.clone()).req()) {
                 Err(e) => assert_eq!(variant(&e), expect, "{key_type} owner of {len} bytes"),
@@ -167,7 +179,11 @@ fn pop_lookalikes_are_not_proofs_of_possession() {
         // Prehashed or with context, a POP statement is not a POP request.
         ("beef prehashed pop", OwnedRequest::plain(KeyType::BEEFY, pop.clone()).prehashed(), "MissingCommitment"),
         ("gran prehashed pop", OwnedRequest::plain(KeyType::GRANDPA, pop.clone()).prehashed(), "Unrecognised"),
-        ("babe pop with header", OwnedRequest::plain(KeyType::BABE, pop.clone()).with_context(SignContext::BabeSeal { header: vec![1, 2, 3] }), "BadHeader"),
+        (
+            "babe pop with header",
+            OwnedRequest::plain(KeyType::BABE, pop.clone()).with_context(SignContext::BabeSeal { header: vec![1, 2, 3] }),
+            "BadHeader",
+        ),
         // A lower-case tag is not the tag.
         ("pop_ lowercase", OwnedRequest::plain(KeyType::BABE, [&b"pop_"[..], &[0u8; 32]].concat()), "MissingSealHeader"),
         // Still the key type's crypto.

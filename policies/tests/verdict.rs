@@ -44,27 +44,132 @@ fn verdict_case_table() {
     let a = || Some(record(b"A", &sig));
     let cases = [
         Case { name: "no claim", existing: None, candidate: b"A", position: (5, 0), watermark: None, expect: Verdict::Sign },
-        Case { name: "no claim, above watermark", existing: None, candidate: b"A", position: (5, 0), watermark: Some((4, 0)), expect: Verdict::Sign },
-        Case { name: "no claim, at watermark", existing: None, candidate: b"A", position: (5, 0), watermark: Some((5, 0)), expect: below((5, 0), (5, 0)) },
-        Case { name: "no claim, below watermark", existing: None, candidate: b"A", position: (5, 0), watermark: Some((9, 0)), expect: below((5, 0), (9, 0)) },
-        Case { name: "no claim, watermark at zero", existing: None, candidate: b"A", position: (0, 0), watermark: Some((0, 0)), expect: below((0, 0), (0, 0)) },
+        Case {
+            name: "no claim, above watermark",
+            existing: None,
+            candidate: b"A",
+            position: (5, 0),
+            watermark: Some((4, 0)),
+            expect: Verdict::Sign,
+        },
+        Case {
+            name: "no claim, at watermark",
+            existing: None,
+            candidate: b"A",
+            position: (5, 0),
+            watermark: Some((5, 0)),
+            expect: below((5, 0), (5, 0)),
+        },
+        Case {
+            name: "no claim, below watermark",
+            existing: None,
+            candidate: b"A",
+            position: (5, 0),
+            watermark: Some((9, 0)),
+            expect: below((5, 0), (9, 0)),
+        },
+        Case {
+            name: "no claim, watermark at zero",
+            existing: None,
+            candidate: b"A",
+            position: (0, 0),
+            watermark: Some((0, 0)),
+            expect: below((0, 0), (0, 0)),
+        },
         // Positions compare lexicographically: (set id, round).
-        Case { name: "new set above an old set's high round", existing: None, candidate: b"A", position: (1, 1), watermark: Some((0, 1000)), expect: Verdict::Sign },
-        Case { name: "same set, next round", existing: None, candidate: b"A", position: (1, 6), watermark: Some((1, 5)), expect: Verdict::Sign },
-        Case { name: "same set, same round", existing: None, candidate: b"A", position: (1, 5), watermark: Some((1, 5)), expect: below((1, 5), (1, 5)) },
-        Case { name: "old set, high round", existing: None, candidate: b"A", position: (0, 1000), watermark: Some((1, 0)), expect: below((0, 1000), (1, 0)) },
+        Case {
+            name: "new set above an old set's high round",
+            existing: None,
+            candidate: b"A",
+            position: (1, 1),
+            watermark: Some((0, 1000)),
+            expect: Verdict::Sign,
+        },
+        Case {
+            name: "same set, next round",
+            existing: None,
+            candidate: b"A",
+            position: (1, 6),
+            watermark: Some((1, 5)),
+            expect: Verdict::Sign,
+        },
+        Case {
+            name: "same set, same round",
+            existing: None,
+            candidate: b"A",
+            position: (1, 5),
+            watermark: Some((1, 5)),
+            expect: below((1, 5), (1, 5)),
+        },
+        Case {
+            name: "old set, high round",
+            existing: None,
+            candidate: b"A",
+            position: (0, 1000),
+            watermark: Some((1, 0)),
+            expect: below((0, 1000), (1, 0)),
+        },
         // Same data: the stored signature, never a fresh one; the watermark does not block it.
         Case { name: "same payload", existing: a(), candidate: b"A", position: (5, 0), watermark: None, expect: same() },
-        Case { name: "same payload, at watermark", existing: a(), candidate: b"A", position: (5, 0), watermark: Some((5, 0)), expect: same() },
-        Case { name: "same payload, below watermark", existing: a(), candidate: b"A", position: (5, 0), watermark: Some((50, 0)), expect: same() },
+        Case {
+            name: "same payload, at watermark",
+            existing: a(),
+            candidate: b"A",
+            position: (5, 0),
+            watermark: Some((5, 0)),
+            expect: same(),
+        },
+        Case {
+            name: "same payload, below watermark",
+            existing: a(),
+            candidate: b"A",
+            position: (5, 0),
+            watermark: Some((50, 0)),
+            expect: same(),
+        },
         // A different payload is a conflict that names who holds the claim.
         Case { name: "different payload", existing: a(), candidate: b"B", position: (5, 0), watermark: None, expect: conflict(b"A") },
-        Case { name: "different payload, above watermark", existing: a(), candidate: b"B", position: (5, 0), watermark: Some((1, 0)), expect: conflict(b"A") },
-        Case { name: "different payload, below watermark", existing: a(), candidate: b"B", position: (5, 0), watermark: Some((9, 0)), expect: conflict(b"A") },
+        Case {
+            name: "different payload, above watermark",
+            existing: a(),
+            candidate: b"B",
+            position: (5, 0),
+            watermark: Some((1, 0)),
+            expect: conflict(b"A"),
+        },
+        Case {
+            name: "different payload, below watermark",
+            existing: a(),
+            candidate: b"B",
+            position: (5, 0),
+            watermark: Some((9, 0)),
+            expect: conflict(b"A"),
+        },
         // A record without a signature never matches.
-        Case { name: "same payload, empty signature", existing: Some(record(b"A", &[])), candidate: b"A", position: (5, 0), watermark: None, expect: conflict(b"A") },
-        Case { name: "same payload, empty signature, below watermark", existing: Some(record(b"A", &[])), candidate: b"A", position: (5, 0), watermark: Some((9, 0)), expect: conflict(b"A") },
-        Case { name: "different payload, empty signature", existing: Some(record(b"A", &[])), candidate: b"B", position: (5, 0), watermark: None, expect: conflict(b"A") },
+        Case {
+            name: "same payload, empty signature",
+            existing: Some(record(b"A", &[])),
+            candidate: b"A",
+            position: (5, 0),
+            watermark: None,
+            expect: conflict(b"A"),
+        },
+        Case {
+            name: "same payload, empty signature, below watermark",
+            existing: Some(record(b"A", &[])),
+            candidate: b"A",
+            position: (5, 0),
+            watermark: Some((9, 0)),
+            expect: conflict(b"A"),
+        },
+        Case {
+            name: "different payload, empty signature",
+            existing: Some(record(b"A", &[])),
+            candidate: b"B",
+            position: (5, 0),
+            watermark: None,
+            expect: conflict(b"A"),
+        },
     ];
     let mut failures = Vec::new();
     for case in &cases {
@@ -154,15 +259,19 @@ fn outcome(v: Verdict, fresh: &[u8]) -> Outcome {
 }
 
 /// The simulated signer: `rule` decides, a HashMap is the atomic store.
-fn signer_step(rule: Rule, flow: Flow, store: &mut HashMap<usize, ClaimRecord>, watermark: Option<Position>, duty: usize, payload: usize, step: usize) -> Outcome {
+fn signer_step(
+    rule: Rule,
+    flow: Flow,
+    store: &mut HashMap<usize, ClaimRecord>,
+    watermark: Option<Position>,
+    duty: usize,
+    payload: usize,
+    step: usize,
+) -> Outcome {
     let hash = hash_of(duty, payload);
     let pos = position(duty);
-    let fresh = ClaimRecord {
-        claimer: format!("step-{step}"),
-        payload_hash: hash,
-        signature: fresh_signature(step),
-        claimed_at_ms: step as u64,
-    };
+    let fresh =
+        ClaimRecord { claimer: format!("step-{step}"), payload_hash: hash, signature: fresh_signature(step), claimed_at_ms: step as u64 };
     let claim_then_ask = |store: &mut HashMap<usize, ClaimRecord>| {
         let winner = store.entry(duty).or_insert_with(|| fresh.clone());
         outcome(rule(Some(winner), &hash, pos, watermark), &fresh.signature)
@@ -183,7 +292,13 @@ fn signer_step(rule: Rule, flow: Flow, store: &mut HashMap<usize, ClaimRecord>, 
 }
 
 /// The naive reference: the first allowed request for a duty wins it forever.
-fn reference_step(winners: &mut HashMap<usize, (usize, Vec<u8>)>, watermark: Option<Position>, duty: usize, payload: usize, step: usize) -> Outcome {
+fn reference_step(
+    winners: &mut HashMap<usize, (usize, Vec<u8>)>,
+    watermark: Option<Position>,
+    duty: usize,
+    payload: usize,
+    step: usize,
+) -> Outcome {
     match winners.get(&duty) {
         Some((p, sig)) if *p == payload => Outcome::Released(sig.clone()),
         Some(_) => Outcome::Refused,
@@ -335,5 +450,18 @@ fn broken_rules_are_caught() {
     for (name, rule) in broken {
         // Sequences of three already expose each of them in the read-then-claim flow.
         assert!(explore(rule, Flow::ReadThenClaim, 3).is_err(), "{name} was not caught");
+    }
+}
+
+#[test]
+fn chain_ids_parse_from_what_they_display_and_nothing_else() {
+    use exclave_policies::ChainId;
+    let id = ChainId([0xab; 32]);
+    assert_eq!(id.to_string().parse::<ChainId>(), Ok(id));
+    for bad in ["", "0x", "abab", &format!("0x{}", "ab".repeat(31)), &format!("0x{}", "ab".repeat(33)), &format!("0x{}zz", "ab".repeat(31))]
+    {
+        let err = bad.parse::<ChainId>().expect_err(bad);
+        assert_eq!(err.input, bad);
+        assert!(err.to_string().contains("32-byte hex genesis hash"), "{err}");
     }
 }

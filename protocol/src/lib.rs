@@ -3,74 +3,28 @@
 //! The versioned JSON-RPC API between Exclave's node-side keystore client
 //! (`exclave-keystore-remote`) and the signer daemon: the method trait (a jsonrpsee `#[rpc]`
 //! trait that generates both the server trait and the client), the serde wire types, and the
-//! stable numeric error codes. `docs/api.md` documents every method with JSON examples.
+//! stable numeric error codes. `docs/api.md` documents every method with JSON examples. The
+//! trait and the JSON-RPC error conversions are behind the `rpc` feature (on by default); the
+//! wire types and error codes need no jsonrpsee.
 //!
 //! What this crate is **not**: it holds no signing rules (that is `exclave-policies`) and no
 //! transport set-up (TLS lives in the signer and the client).
 
+#[cfg(feature = "rpc")]
+mod api;
 mod bytes;
 mod errors;
 mod types;
 
+#[cfg(feature = "rpc")]
+pub use api::*;
 pub use bytes::{Bytes, WireKeyType};
 pub use errors::{ErrorKind, ExclaveError};
 pub use types::{
-    LeaseState, SignContext, SignOutcome, SignRequest, SignResponse, StatusResponse, VersionResponse, VrfRequest,
-    VrfSignResponse, WireCrypto,
+    LeaseState, SignContext, SignOutcome, SignRequest, SignResponse, StatusResponse, VersionResponse, VrfRequest, VrfSignResponse,
+    WireCrypto,
 };
-
-use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 
 /// The protocol version this crate speaks; a signer refuses nothing on it yet, but reports it in
 /// `exclave_version` so a client can tell an incompatible signer before it asks for a signature.
 pub const PROTOCOL_VERSION: u32 = 3;
-
-/// The Exclave signer API. Every method is under the `exclave_` namespace.
-#[rpc(server, client, namespace = "exclave")]
-pub trait ExclaveApi {
-    /// Software and protocol version.
-    #[method(name = "version")]
-    async fn version(&self) -> RpcResult<VersionResponse>;
-
-    /// Signer status: chain, claim store backend and readiness, key count, the caller's identity.
-    #[method(name = "status", with_extensions)]
-    async fn status(&self) -> RpcResult<StatusResponse>;
-
-    /// Public keys of one key type and scheme.
-    #[method(name = "publicKeys", with_extensions)]
-    async fn public_keys(&self, key_type: WireKeyType, crypto: WireCrypto) -> RpcResult<Vec<Bytes>>;
-
-    /// Raw public keys of one key type, every scheme (the `Keystore::keys` call).
-    #[method(name = "keys", with_extensions)]
-    async fn keys(&self, key_type: WireKeyType) -> RpcResult<Vec<Bytes>>;
-
-    /// Whether the signer holds the private key of every `(public, key type)` pair.
-    #[method(name = "hasKeys", with_extensions)]
-    async fn has_keys(&self, keys: Vec<(Bytes, WireKeyType)>) -> RpcResult<bool>;
-
-    /// Generate a key (random, or from a dev seed such as `//Alice` where the signer allows it).
-    #[method(name = "generateKey", with_extensions)]
-    async fn generate_key(&self, key_type: WireKeyType, crypto: WireCrypto, seed: Option<String>) -> RpcResult<Bytes>;
-
-    /// Insert a key from a secret URI; `public` must match what the URI derives.
-    #[method(name = "insertKey", with_extensions)]
-    async fn insert_key(&self, key_type: WireKeyType, suri: String, public: Bytes) -> RpcResult<()>;
-
-    /// Sign a message, claiming its duty first where the key type is protected.
-    #[method(name = "sign", with_extensions)]
-    async fn sign(&self, request: SignRequest) -> RpcResult<SignResponse>;
-
-    /// A BABE VRF signature over the transcript the signer rebuilds from `(randomness, slot, epoch)`.
-    #[method(name = "vrfSign", with_extensions)]
-    async fn vrf_sign(&self, request: VrfRequest) -> RpcResult<VrfSignResponse>;
-
-    /// The VRF pre-output for the same input (deterministic, no proof).
-    #[method(name = "vrfPreOutput", with_extensions)]
-    async fn vrf_pre_output(&self, request: VrfRequest) -> RpcResult<Bytes>;
-
-    /// Take or renew, for the calling node, the active-node lease of each validator one of
-    /// `keys` (the BABE and GRANDPA keys the node uses) belongs to, and report each lease. Nodes
-    /// call it every `renewEveryMs`.
-    #[method(name = "lease", with_extensions)]
-    async fn lease(&self, keys: Vec<(Bytes, WireKeyType)>) -> RpcResult<Vec<LeaseState>>;
-}

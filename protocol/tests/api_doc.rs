@@ -3,16 +3,14 @@
 //! code is one of ours, and every method is documented.
 
 use exclave_protocol::{
-    Bytes, ErrorKind, LeaseState, SignRequest, SignResponse, StatusResponse, VersionResponse, VrfRequest, VrfSignResponse,
-    WireCrypto, WireKeyType,
+    Bytes, ErrorKind, LeaseState, SignRequest, SignResponse, StatusResponse, VersionResponse, VrfRequest, VrfSignResponse, WireCrypto,
+    WireKeyType,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-const METHODS: [&str; 11] = [
-    "version", "status", "publicKeys", "keys", "hasKeys", "generateKey", "insertKey", "sign", "vrfSign", "vrfPreOutput",
-    "lease",
-];
+const METHODS: [&str; 11] =
+    ["version", "status", "publicKeys", "keys", "hasKeys", "generateKey", "insertKey", "sign", "vrfSign", "vrfPreOutput", "lease"];
 
 fn blocks(doc: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();

@@ -1,9 +1,55 @@
 //! The chain a signer serves: pinned in config, or (dev only) on first use.
 
 use exclave_policies::ChainId;
-use exclave_protocol::{ErrorKind, ExclaveError};
 use parking_lot::Mutex;
 use std::path::PathBuf;
+
+/// Why the dev chain pin could not be loaded: either stops the signer, since forgetting the
+/// chain would let claims restart under another chain id.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainPinError {
+    /// The pin file holds no genesis hash.
+    #[error("the dev chain pin {path} is corrupt; restore it or pass --chain")]
+    Corrupt {
+        /// The pin file.
+        path: String,
+    },
+    /// The pin file exists but cannot be read.
+    #[error("cannot read the dev chain pin {path}: {source}")]
+    Read {
+        /// The pin file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Why a request's chain is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// Not a 32-byte genesis hash.
+    #[error("chain must be a 32-byte genesis hash, got {len} bytes")]
+    BadLength {
+        /// The length given.
+        len: usize,
+    },
+    /// Another chain than the one this signer serves.
+    #[error("chain {given} is not the chain this signer serves ({pinned})")]
+    Mismatch {
+        /// The request's chain.
+        given: ChainId,
+        /// The signer's.
+        pinned: ChainId,
+    },
+    /// The dev pin could not be recorded: the request is refused.
+    #[error("cannot record the dev chain pin {path}: {source}; nothing was signed")]
+    PinWrite {
+        /// The pin file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
 
 /// How the signer knows its chain.
 pub enum ChainPin {
@@ -23,13 +69,11 @@ impl ChainPin {
     /// Dev pin, reading an earlier pin from `file` if present. A pin file that exists but does
     /// not hold a genesis hash stops the signer: forgetting the chain would let claims restart
     /// under another chain id.
-    pub fn first_use(file: PathBuf) -> Result<Self, crate::config::ConfigError> {
+    pub fn first_use(file: PathBuf) -> Result<Self, ChainPinError> {
         let pinned = match std::fs::read_to_string(&file) {
-            Ok(s) => Some(ChainId(crate::config::parse_chain(s.trim()).map_err(|_| {
-                crate::config::ConfigError::Invalid(format!("the dev chain pin {} is corrupt; restore it or pass --chain", file.display()))
-            })?)),
+            Ok(s) => Some(s.trim().parse::<ChainId>().map_err(|_| ChainPinError::Corrupt { path: file.display().to_string() })?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(crate::config::ConfigError::Invalid(format!("cannot read the dev chain pin {}: {e}", file.display()))),
+            Err(source) => return Err(ChainPinError::Read { path: file.display().to_string(), source }),
         };
         Ok(ChainPin::FirstUse { file, pinned: Mutex::new(pinned) })
     }
@@ -44,52 +88,32 @@ impl ChainPin {
 
     /// Check a request's chain against the pin. An unpinned dev signer accepts any chain here;
     /// [`ChainPin::pin`] fixes it once the request has passed every other check.
-    pub fn check(&self, chain: &[u8]) -> Result<ChainId, ExclaveError> {
-        let given: [u8; 32] = chain.try_into().map_err(|_| {
-            ExclaveError::new(ErrorKind::BadRequest, format!("chain must be a 32-byte genesis hash, got {} bytes", chain.len()))
-        })?;
+    pub fn check(&self, chain: &[u8]) -> Result<ChainId, ChainError> {
+        let given: [u8; 32] = chain.try_into().map_err(|_| ChainError::BadLength { len: chain.len() })?;
         let given = ChainId(given);
         match self.current() {
-            Some(pinned) if pinned != given => Err(mismatch(given, pinned)),
+            Some(pinned) if pinned != given => Err(ChainError::Mismatch { given, pinned }),
             _ => Ok(given),
         }
     }
 
     /// Pin a validated request's chain (dev first use): written durably (temporary file, fsync,
     /// rename) before anything is signed for it; a failure refuses the request.
-    pub fn pin(&self, given: ChainId) -> Result<(), ExclaveError> {
+    pub fn pin(&self, given: ChainId) -> Result<(), ChainError> {
         let ChainPin::FirstUse { file, pinned } = self else { return Ok(()) };
         let mut guard = pinned.lock();
         match *guard {
             Some(p) if p == given => Ok(()),
-            Some(p) => Err(mismatch(given, p)),
+            Some(pinned) => Err(ChainError::Mismatch { given, pinned }),
             None => {
-                write_durably(file, format!("{given}\n").as_bytes()).map_err(|e| {
-                    ExclaveError::new(ErrorKind::Internal, format!("cannot record the dev chain pin {}: {e}; nothing was signed", file.display()))
-                })?;
+                exclave_durable::write_file(file, format!("{given}\n").as_bytes(), 0o644)
+                    .map_err(|source| ChainError::PinWrite { path: file.display().to_string(), source })?;
                 tracing::info!(chain = %given, "dev mode: chain pinned on first use");
                 *guard = Some(given);
                 Ok(())
             }
         }
     }
-}
-
-fn mismatch(given: ChainId, pinned: ChainId) -> ExclaveError {
-    ExclaveError::new(ErrorKind::RefusedPolicy, format!("chain {given} is not the chain this signer serves ({pinned})"))
-}
-
-fn write_durably(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -104,7 +128,7 @@ mod tests {
         assert_eq!(pin.check(&[1; 32]).expect("unpinned accepts"), ChainId([1; 32]));
         assert_eq!(pin.current(), None, "check alone does not pin");
         pin.pin(ChainId([2; 32])).expect("pin");
-        assert_eq!(pin.check(&[1; 32]).expect_err("pinned").kind, ErrorKind::RefusedPolicy);
+        assert!(matches!(pin.check(&[1; 32]).expect_err("pinned"), ChainError::Mismatch { .. }));
         let again = ChainPin::first_use(file.clone()).expect("reload");
         assert_eq!(again.current(), Some(ChainId([2; 32])));
         std::fs::write(&file, "garbage").expect("corrupt");

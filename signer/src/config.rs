@@ -1,10 +1,12 @@
 //! The signer's configuration file (`exclave.toml`): strict TOML, every key documented.
+//! `Serialize` too, so tools and tests write configs from the same types they are read into.
 
-use serde::Deserialize;
+use exclave_policies::ChainId;
+use serde::{Deserialize, Serialize};
 use std::{net::SocketAddr, path::PathBuf};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// This signer's id, recorded in every claim it makes (e.g. `signer-a`).
@@ -33,7 +35,7 @@ pub struct Config {
 }
 
 /// The active-node lease: of several nodes of one validator, only the holder authors and votes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseConfig {
     /// `false` turns the lease off: every node asks for every duty and the claims alone decide
@@ -60,7 +62,7 @@ pub struct LeaseConfig {
 }
 
 /// One validator's keys, for a signer holding several validators'.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseGroup {
     /// The lease name (the validator).
@@ -99,12 +101,19 @@ impl LeaseConfig {
         let mut groups = Vec::new();
         for g in &self.groups {
             if !valid_name(&g.name) {
-                return Err(ConfigError::Invalid(format!("lease.groups: name {:?} must be non-empty ASCII letters, digits, '-', '_' or '.'", g.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "lease.groups: name {:?} must be non-empty ASCII letters, digits, '-', '_' or '.'",
+                    g.name
+                )));
             }
             let keys = g
                 .keys
                 .iter()
-                .map(|k| k.strip_prefix("0x").and_then(|h| hex::decode(h).ok()).ok_or_else(|| ConfigError::Invalid(format!("lease.groups {}: key {k:?} is not 0x-prefixed hex", g.name))))
+                .map(|k| {
+                    k.strip_prefix("0x")
+                        .and_then(|h| hex::decode(h).ok())
+                        .ok_or_else(|| ConfigError::Invalid(format!("lease.groups {}: key {k:?} is not 0x-prefixed hex", g.name)))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             groups.push(crate::lease::LeaseGroup { name: g.name.clone(), keys, nodes: g.nodes.clone() });
         }
@@ -134,10 +143,8 @@ fn default_lease_renew_ms() -> u64 {
     1000
 }
 
-
-
 /// Signing-log checkpoints (signed with the audit key) and rotation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// A checkpoint after this many records.
@@ -153,7 +160,11 @@ pub struct AuditConfig {
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self { checkpoint_every: default_checkpoint_every(), checkpoint_interval_ms: default_checkpoint_interval_ms(), rotate_bytes: default_rotate_bytes() }
+        Self {
+            checkpoint_every: default_checkpoint_every(),
+            checkpoint_interval_ms: default_checkpoint_interval_ms(),
+            rotate_bytes: default_rotate_bytes(),
+        }
     }
 }
 
@@ -170,7 +181,7 @@ fn default_rotate_bytes() -> u64 {
 }
 
 /// The JSON-RPC listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     /// Address to bind, e.g. `0.0.0.0:9955`.
@@ -191,7 +202,7 @@ fn default_max_request_bytes() -> u32 {
 }
 
 /// The metrics listener (`/metrics`, `/health`, `/ready`), plain HTTP.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Address to bind, e.g. `127.0.0.1:9956`.
@@ -199,7 +210,7 @@ pub struct MetricsConfig {
 }
 
 /// BABE slot settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BabeConfig {
     /// The chain's slot duration in milliseconds.
@@ -217,7 +228,7 @@ fn default_max_drift() -> u64 {
 }
 
 /// Which claim store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// The embedded redb store (one signer).
@@ -229,7 +240,7 @@ pub enum Backend {
 }
 
 /// The claim store.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimsConfig {
     /// `embedded`, `etcd` or `tikv`.
@@ -268,8 +279,26 @@ pub struct ClaimsConfig {
     pub insecure_plaintext_etcd: bool,
 }
 
+impl ClaimsConfig {
+    /// A `[claims]` table for `backend` with every optional key at its default.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            path: None,
+            deadline_ms: default_deadline_ms(),
+            endpoints: Vec::new(),
+            attempt_timeout_ms: default_attempt_timeout_ms(),
+            keyspace: None,
+            connect_timeout_ms: default_connect_timeout_ms(),
+            tls: None,
+            insecure_plaintext_tikv: false,
+            insecure_plaintext_etcd: false,
+        }
+    }
+}
+
 /// TLS files for the connection to the claim store.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreTls {
     /// The CA that signed the store's certificates.
@@ -336,7 +365,9 @@ impl Config {
             return Err(ConfigError::Invalid("babe.slot_duration_ms must be > 0".into()));
         }
         if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_ms == 0 || self.audit.rotate_bytes < 4096 {
-            return Err(ConfigError::Invalid("audit.checkpoint_every and audit.checkpoint_interval_ms must be > 0 and audit.rotate_bytes at least 4096".into()));
+            return Err(ConfigError::Invalid(
+                "audit.checkpoint_every and audit.checkpoint_interval_ms must be > 0 and audit.rotate_bytes at least 4096".into(),
+            ));
         }
         self.lease.settings()?;
         if self.claims.deadline_ms == 0 {
@@ -420,9 +451,7 @@ impl Config {
 
 /// Parse a `0x`-prefixed 32-byte genesis hash.
 pub fn parse_chain(s: &str) -> Result<[u8; 32], ConfigError> {
-    let bad = || ConfigError::Invalid(format!("chain {s:?} is not a 0x-prefixed 32-byte hex genesis hash"));
-    let bytes = hex::decode(s.strip_prefix("0x").ok_or_else(bad)?).map_err(|_| bad())?;
-    bytes.try_into().map_err(|_| bad())
+    s.parse::<ChainId>().map(|c| c.0).map_err(|e| ConfigError::Invalid(e.to_string()))
 }
 
 fn is_loopback_endpoint(endpoint: &str) -> bool {
@@ -454,7 +483,11 @@ mod tests {
         let cases = [
             ("", 2000, None),
             ("duration_ms = 3000\nrenew_ms = 1000\n", 2000, None),
-            ("duration_ms = 2999\nrenew_ms = 1000\n", 2000, Some("lease.duration_ms (2999) is below lease.renew_ms + claims.deadline_ms (1000 + 2000)")),
+            (
+                "duration_ms = 2999\nrenew_ms = 1000\n",
+                2000,
+                Some("lease.duration_ms (2999) is below lease.renew_ms + claims.deadline_ms (1000 + 2000)"),
+            ),
             ("duration_ms = 6000\nrenew_ms = 1000\n", 5001, Some("(1000 + 5001)")),
             ("enabled = false\nduration_ms = 2000\nrenew_ms = 1000\n", 2000, None),
         ];

@@ -99,6 +99,9 @@ pub enum DaemonError {
     /// Bad configuration.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The dev chain pin could not be loaded.
+    #[error(transparent)]
+    ChainPin(#[from] crate::chain::ChainPinError),
     /// TLS set-up failed.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
@@ -182,8 +185,15 @@ impl DaemonOptions {
     }
 
     /// `--dev` options: everything under `data_dir`, self-signed TLS unless plaintext is asked.
-    pub fn dev(data_dir: PathBuf, listen: SocketAddr, metrics: Option<SocketAddr>, chain: Option<ChainId>, insecure_plaintext: bool) -> Result<Self, DaemonError> {
-        std::fs::create_dir_all(&data_dir).map_err(|source| crate::keystore_dir::KeyError::Io { path: data_dir.display().to_string(), source })?;
+    pub fn dev(
+        data_dir: PathBuf,
+        listen: SocketAddr,
+        metrics: Option<SocketAddr>,
+        chain: Option<ChainId>,
+        insecure_plaintext: bool,
+    ) -> Result<Self, DaemonError> {
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|source| crate::keystore_dir::KeyError::Io { path: data_dir.display().to_string(), source })?;
         let transport = if insecure_plaintext {
             TransportOptions::InsecurePlaintext
         } else {
@@ -311,7 +321,11 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
 /// The dev secret URI for a key type: `//Alice`, except the authority-discovery key, which must
 /// not share its key with babe/imon (the signer refuses `audi` signing with a protected key).
 pub fn dev_suri(kt: KeyType) -> &'static str {
-    if kt == KeyType::AUTHORITY_DISCOVERY { "//Alice//audi" } else { "//Alice" }
+    if kt == KeyType::AUTHORITY_DISCOVERY {
+        "//Alice//audi"
+    } else {
+        "//Alice"
+    }
 }
 
 fn create_dev_keys(keystore: &KeystoreDir) -> Result<(), DaemonError> {

@@ -5,19 +5,20 @@
 
 use crate::{
     chain::ChainPin,
+    clock::now_ms,
     keystore_dir::{KeyPair, KeyRing, KeystoreDir},
     lease::{LeaseSettings, LeaseView, Leases},
-    metrics::{Metrics, RequestLabels},
-    signing_log::{Decision, LogEntry, SigningLog},
+    metrics::{KeyLabels, Metrics, RequestLabels},
+    signing_log::{Decision, LogLine, SigningLog},
 };
 use exclave_claims::{ClaimOutcome, ClaimStore};
 use exclave_policies::{
-    check_vrf_bounds, classify, lease_gated, payload_hash, verdict, ChainId, ClaimKey, ClaimRecord, Classification, Crypto,
-    Duty, KeyType, PolicyError, Refusal, SlotBounds, UnclaimedKind, Verdict, VrfContext,
+    check_vrf_bounds, classify, lease_gated, payload_hash, verdict, ChainId, ClaimKey, ClaimRecord, Classification, Crypto, Duty, KeyType,
+    PolicyError, Refusal, SlotBounds, UnclaimedKind, Verdict, VrfContext,
 };
 use exclave_protocol::{
-    Bytes, ErrorKind, ExclaveError, LeaseState, SignContext, SignOutcome, SignRequest, SignResponse, StatusResponse,
-    VrfRequest, VrfSignResponse, WireCrypto, WireKeyType,
+    Bytes, ErrorKind, LeaseState, SignContext, SignOutcome, SignRequest, SignResponse, StatusResponse, VrfRequest, VrfSignResponse,
+    WireCrypto, WireKeyType,
 };
 use parking_lot::RwLock;
 use std::{sync::Arc, time::Instant};
@@ -51,27 +52,8 @@ pub struct Engine {
     store_id: parking_lot::Mutex<Option<(String, Instant)>>,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-fn err(kind: ErrorKind, msg: impl Into<String>) -> ExclaveError {
-    ExclaveError::new(kind, msg)
-}
-
-fn policy_error(e: PolicyError) -> ExclaveError {
-    let kind = match e {
-        PolicyError::UnsupportedKeyType { .. } | PolicyError::WrongCrypto { .. } => ErrorKind::BadRequest,
-        _ => ErrorKind::RefusedPolicy,
-    };
-    err(kind, e.to_string())
-}
-
-fn refusal_error(r: Refusal) -> ExclaveError {
-    let kind = if matches!(r, Refusal::Conflict { .. }) { ErrorKind::RefusedConflict } else { ErrorKind::RefusedPolicy };
-    ExclaveError { kind, message: r.to_string(), data: serde_json::to_value(&r).ok() }
-}
+mod error;
+pub use error::EngineError;
 
 fn to_crypto(c: WireCrypto) -> Crypto {
     match c {
@@ -85,9 +67,7 @@ fn to_context(c: &SignContext) -> exclave_policies::SignContext {
     match c {
         SignContext::None => exclave_policies::SignContext::None,
         SignContext::BabeSeal { header } => exclave_policies::SignContext::BabeSeal { header: header.0.clone() },
-        SignContext::BeefyCommitment { commitment } => {
-            exclave_policies::SignContext::BeefyCommitment { commitment: commitment.0.clone() }
-        }
+        SignContext::BeefyCommitment { commitment } => exclave_policies::SignContext::BeefyCommitment { commitment: commitment.0.clone() },
     }
 }
 
@@ -122,10 +102,8 @@ impl Engine {
         Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics, leases, store_id }
     }
 
-    fn pair(&self, key_type: KeyType, public: &[u8]) -> Result<KeyPair, ExclaveError> {
-        self.keys.read().get(key_type, public).cloned().ok_or_else(|| {
-            err(ErrorKind::UnknownKey, format!("this signer holds no {key_type} key 0x{}", hex::encode(public)))
-        })
+    fn pair(&self, key_type: KeyType, public: &[u8]) -> Result<KeyPair, EngineError> {
+        self.keys.read().get(key_type, public).cloned().ok_or_else(|| EngineError::UnknownKey { key_type, public: public.to_vec() })
     }
 
     /// Whether `public` is held under any protected key type.
@@ -139,12 +117,12 @@ impl Engine {
     }
 
     /// `exclave_sign`.
-    pub async fn sign(&self, client: &str, req: SignRequest) -> Result<SignResponse, ExclaveError> {
+    pub async fn sign(&self, client: &str, req: SignRequest) -> Result<SignResponse, EngineError> {
         let start = Instant::now();
         let mut trace = Trace { duty_kind: "-", ..Default::default() };
         let result = self.sign_inner(client, &req, &mut trace).await;
-        let entry = LogEntry {
-            duty: trace.duty.and_then(|d| serde_json::to_value(d).ok()),
+        let entry = LogLine {
+            duty: trace.duty,
             payload_hash: trace.payload_hash.map(hex::encode),
             message: Some(hex::encode(&req.message.0)),
             prehashed: req.prehashed,
@@ -157,7 +135,7 @@ impl Engine {
         result
     }
 
-    async fn sign_inner(&self, client: &str, req: &SignRequest, trace: &mut Trace) -> Result<SignResponse, ExclaveError> {
+    async fn sign_inner(&self, client: &str, req: &SignRequest, trace: &mut Trace) -> Result<SignResponse, EngineError> {
         let chain = self.chain.check(&req.chain.0)?;
         let key_type = KeyType(req.key_type.0);
         let context = to_context(&req.context);
@@ -172,20 +150,17 @@ impl Engine {
             context: &context,
             prehashed: req.prehashed,
         };
-        let class = classify(&preq).map_err(policy_error)?;
+        let class = classify(&preq)?;
         let pair = self.pair(key_type, &req.public.0)?;
         trace.payload_hash = Some(payload_hash(&req.message.0));
         self.chain.pin(chain)?;
         match class {
             Classification::Unclaimed(UnclaimedKind::AuthorityDiscovery) if self.is_protected_key(&req.public.0) => {
-                Err(err(
-                    ErrorKind::RefusedPolicy,
-                    "audi: this public key is also held as a protected (babe/imon) key; signing arbitrary records with it would bypass the claims. Use a separate authority-discovery key",
-                ))
+                Err(EngineError::ProtectedKeyAsAudi)
             }
             Classification::Unclaimed(_) => {
                 trace.duty_kind = "unclaimed";
-                let signature = pair.sign(&req.message.0, req.prehashed).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?;
+                let signature = pair.sign(&req.message.0, req.prehashed).map_err(EngineError::KeyMaterial)?;
                 Ok(SignResponse { signature: signature.into(), outcome: SignOutcome::Unclaimed })
             }
             Classification::Claimed(duty) => {
@@ -207,21 +182,22 @@ impl Engine {
         pair: &KeyPair,
         message: &[u8],
         prehashed: bool,
-    ) -> Result<SignResponse, ExclaveError> {
+    ) -> Result<SignResponse, EngineError> {
         if let Duty::BabeSeal { slot, .. } = key.duty {
-            check_vrf_bounds(slot, now_ms(), &self.settings.bounds).map_err(refusal_error)?;
+            check_vrf_bounds(slot, now_ms(), &self.settings.bounds).map_err(EngineError::Refused)?;
         }
         let hash = payload_hash(message);
         let position = key.duty.position();
-        let unavailable = |what: &str, e: &dyn std::fmt::Display| {
-            err(ErrorKind::StoreUnavailable, format!("{what}: {e}; nothing was signed"))
-        };
-        let watermark = self.store.watermark(&key.watermark_key()).await.map_err(|e| unavailable("reading the watermark", &e))?;
+        let watermark = self
+            .store
+            .watermark(&key.watermark_key())
+            .await
+            .map_err(|source| EngineError::Store { what: "reading the watermark", source })?;
         if watermark.is_some_and(|w| position <= w) {
-            let existing = self.store.get(&key).await.map_err(|e| unavailable("reading the claim", &e))?;
+            let existing = self.store.get(&key).await.map_err(|source| EngineError::Store { what: "reading the claim", source })?;
             return conclude(verdict(existing.as_ref(), &hash, position, watermark));
         }
-        let signature = pair.sign(message, prehashed).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?;
+        let signature = pair.sign(message, prehashed).map_err(EngineError::KeyMaterial)?;
         let record = ClaimRecord { claimer: self.claimer(client), payload_hash: hash, signature, claimed_at_ms: now_ms() };
         let started = Instant::now();
         let outcome = self.store.claim(&key, &record).await;
@@ -231,7 +207,7 @@ impl Engine {
             // Our own record came back: the store applied our write and lost its reply.
             Ok(ClaimOutcome::Existing(rec)) if rec == record => None,
             Ok(ClaimOutcome::Existing(rec)) => Some(rec),
-            Err(e) => self.reread_after_ambiguity(&key, &record, &e).await?,
+            Err(e) => self.reread_after_ambiguity(&key, &record, e).await?,
         };
         match existing {
             None => {
@@ -246,17 +222,14 @@ impl Engine {
     /// (and deleted claims below it) after the first read. Prune raises before it deletes, and
     /// the stores are linearizable, so a claim inserted after a deletion sees the raised
     /// watermark here and is never released (docs/claims.md, "Watermarks").
-    async fn recheck_watermark(&self, key: &ClaimKey, position: exclave_policies::Position) -> Result<(), ExclaveError> {
+    async fn recheck_watermark(&self, key: &ClaimKey, position: exclave_policies::Position) -> Result<(), EngineError> {
         match self.store.watermark(&key.watermark_key()).await {
             Ok(Some(w)) if position <= w => {
                 tracing::warn!(duty = %key.duty, ?position, watermark = ?w, "watermark raised during the claim; signature withheld");
-                Err(refusal_error(Refusal::BelowWatermark { position, watermark: w }))
+                Err(EngineError::Refused(Refusal::BelowWatermark { position, watermark: w }))
             }
             Ok(_) => Ok(()),
-            Err(e) => Err(err(
-                ErrorKind::StoreUnavailable,
-                format!("re-reading the watermark after the claim: {e}; nothing was signed"),
-            )),
+            Err(source) => Err(EngineError::Store { what: "re-reading the watermark after the claim", source }),
         }
     }
 
@@ -266,35 +239,27 @@ impl Engine {
         &self,
         key: &ClaimKey,
         record: &ClaimRecord,
-        e: &exclave_claims::StoreError,
-    ) -> Result<Option<ClaimRecord>, ExclaveError> {
+        e: exclave_claims::StoreError,
+    ) -> Result<Option<ClaimRecord>, EngineError> {
         self.metrics.store_ambiguous.inc();
         tracing::warn!(duty = %key.duty, error = %e, "claim outcome unknown; re-reading");
         match self.store.get(key).await {
             Ok(Some(rec)) if rec == *record => Ok(None),
             Ok(Some(rec)) => Ok(Some(rec)),
-            Ok(None) => Err(err(
-                ErrorKind::StoreUnavailable,
-                format!("claim outcome unknown ({e}) and the re-read found no claim; nothing was signed"),
-            )),
-            Err(e2) => Err(err(
-                ErrorKind::StoreUnavailable,
-                format!("claim outcome unknown ({e}) and the re-read failed ({e2}); nothing was signed"),
-            )),
+            Ok(None) => Err(EngineError::Ambiguous { first: e, reread: None }),
+            Err(e2) => Err(EngineError::Ambiguous { first: e, reread: Some(e2) }),
         }
     }
 
     /// `exclave_vrfSign`.
-    pub async fn vrf_sign(&self, client: &str, req: VrfRequest) -> Result<VrfSignResponse, ExclaveError> {
+    pub async fn vrf_sign(&self, client: &str, req: VrfRequest) -> Result<VrfSignResponse, EngineError> {
         let start = Instant::now();
         let result = self.vrf_inner(client, &req).await.map(|sig| VrfSignResponse {
             pre_output: codec::Encode::encode(&sig.pre_output).into(),
             proof: codec::Encode::encode(&sig.proof).into(),
         });
-        let entry = LogEntry {
-            preimage: serde_json::to_value(&req).ok(),
-            ..self.entry(client, "vrfSign", &req.key_type.to_string(), &req.public)
-        };
+        let entry =
+            LogLine { preimage: serde_json::to_value(&req).ok(), ..self.entry(client, "vrfSign", &req.key_type.to_string(), &req.public) };
         // The log keeps pre-output ++ proof, so a verifier can check the VRF signature.
         let result = result.map(|r| {
             let both = Bytes([r.pre_output.0.as_slice(), r.proof.0.as_slice()].concat());
@@ -307,7 +272,7 @@ impl Engine {
     }
 
     /// `exclave_vrfPreOutput`.
-    pub async fn vrf_pre_output(&self, client: &str, req: VrfRequest) -> Result<Bytes, ExclaveError> {
+    pub async fn vrf_pre_output(&self, client: &str, req: VrfRequest) -> Result<Bytes, EngineError> {
         use sp_core::crypto::VrfSecret;
         let (pair, ctx) = self.vrf_prepare(&req)?;
         self.require_active(client, KeyType(req.key_type.0), &req.public.0).await?;
@@ -315,25 +280,24 @@ impl Engine {
         Ok(codec::Encode::encode(&pair.vrf_pre_output(data.as_ref())).into())
     }
 
-    async fn vrf_inner(&self, client: &str, req: &VrfRequest) -> Result<sp_core::sr25519::vrf::VrfSignature, ExclaveError> {
+    async fn vrf_inner(&self, client: &str, req: &VrfRequest) -> Result<sp_core::sr25519::vrf::VrfSignature, EngineError> {
         use sp_core::crypto::VrfSecret;
         let (pair, ctx) = self.vrf_prepare(req)?;
         self.require_active(client, KeyType(req.key_type.0), &req.public.0).await?;
         Ok(pair.vrf_sign(&exclave_policies::vrf_sign_data(&ctx)))
     }
 
-    fn vrf_prepare(&self, req: &VrfRequest) -> Result<(sp_core::sr25519::Pair, VrfContext), ExclaveError> {
+    fn vrf_prepare(&self, req: &VrfRequest) -> Result<(sp_core::sr25519::Pair, VrfContext), EngineError> {
         let chain = self.chain.check(&req.chain.0)?;
         let key_type = KeyType(req.key_type.0);
         if key_type != KeyType::BABE {
-            return Err(policy_error(PolicyError::VrfNotAllowed { key_type }));
+            return Err(EngineError::Policy(PolicyError::VrfNotAllowed { key_type }));
         }
-        let randomness: [u8; 32] = req.randomness.0.clone().try_into().map_err(|_| {
-            err(ErrorKind::BadRequest, format!("randomness must be 32 bytes, got {}", req.randomness.0.len()))
-        })?;
-        check_vrf_bounds(req.slot, now_ms(), &self.settings.bounds).map_err(refusal_error)?;
+        let randomness: [u8; 32] =
+            req.randomness.0.clone().try_into().map_err(|_| EngineError::BadRandomness { len: req.randomness.0.len() })?;
+        check_vrf_bounds(req.slot, now_ms(), &self.settings.bounds).map_err(EngineError::Refused)?;
         let KeyPair::Sr25519(pair) = self.pair(key_type, &req.public.0)? else {
-            return Err(err(ErrorKind::BadRequest, "babe keys are sr25519"));
+            return Err(EngineError::NotSr25519);
         };
         self.chain.pin(chain)?;
         Ok((pair, VrfContext { randomness, slot: req.slot, epoch: req.epoch }))
@@ -343,59 +307,58 @@ impl Engine {
     /// that is not in the log.
     async fn finish<T>(
         &self,
-        mut entry: LogEntry,
-        result: Result<T, ExclaveError>,
+        mut entry: LogLine,
+        result: Result<T, EngineError>,
         signature: impl Fn(&T) -> Option<&Bytes>,
         same_data: impl Fn(&T) -> bool,
-    ) -> Result<T, ExclaveError> {
+    ) -> Result<T, EngineError> {
         match &result {
             Ok(r) => {
-                entry.decision = if same_data(r) { Decision::SameData } else { Decision::Signed };
+                entry.decision = Some(if same_data(r) { Decision::SameData } else { Decision::Signed });
                 entry.signature = signature(r).map(|s| hex::encode(&s.0));
             }
             Err(e) => {
-                entry.decision = match e.kind {
+                entry.decision = Some(match e.kind() {
                     ErrorKind::StoreUnavailable | ErrorKind::Internal => Decision::Error,
                     _ => Decision::Refused,
-                };
-                entry.reason = Some(e.message.clone());
+                });
+                entry.reason = Some(e.to_string());
             }
         }
+        let released = result.is_ok().then(|| KeyLabels { key_type: entry.key_type.clone(), key: format!("0x{}", entry.public) });
         if let Err(e) = self.log.append(entry).await {
             tracing::error!(error = %e, "signing log append failed; withholding the reply");
-            return Err(err(ErrorKind::Internal, format!("{e}; the signature was withheld, retry the identical request")));
+            return Err(EngineError::LogWithheld(e));
+        }
+        if let Some(labels) = released {
+            self.metrics.key_last_signed.get_or_create(&labels).set(now_ms() as f64 / 1000.0);
         }
         result
     }
 
-    fn entry(&self, client: &str, method: &'static str, key_type: &str, public: &Bytes) -> LogEntry {
-        LogEntry {
+    fn entry(&self, client: &str, method: &'static str, key_type: &str, public: &Bytes) -> LogLine {
+        LogLine {
             time_ms: now_ms(),
             signer: self.settings.signer_id.clone(),
             client: client.into(),
             chain: self.chain.current().map(|c| c.to_string()).unwrap_or_default(),
-            method,
+            method: method.into(),
             key_type: key_type.into(),
             public: hex::encode(&public.0),
-            duty: None,
-            decision: Decision::Error,
-            payload_hash: None,
-            message: None,
-            prehashed: false,
-            preimage: None,
-            signature: None,
-            reason: None,
+            decision: Some(Decision::Error),
+            ..LogLine::default()
         }
     }
 
-    fn count<T>(&self, method: &'static str, key_type: String, duty: &'static str, r: &Result<T, ExclaveError>, same: impl Fn(&T) -> bool) {
+    fn count<T>(&self, method: &'static str, key_type: String, duty: &'static str, r: &Result<T, EngineError>, same: impl Fn(&T) -> bool) {
         let outcome = match r {
             Ok(v) if same(v) => "same-data",
             Ok(_) => "signed",
-            Err(e) => e.kind.name(),
+            Err(e) => e.kind().name(),
         };
         // Clients choose the key type: unsupported ones share one label, so they cannot create series.
-        let key_type = if key_type.parse::<WireKeyType>().is_ok_and(|k| KeyType(k.0).crypto().is_some()) { key_type } else { "other".into() };
+        let key_type =
+            if key_type.parse::<WireKeyType>().is_ok_and(|k| KeyType(k.0).crypto().is_some()) { key_type } else { "other".into() };
         self.metrics.requests.get_or_create(&RequestLabels { method, key_type, duty, outcome }).inc();
     }
 
@@ -421,7 +384,7 @@ impl Engine {
         }
         for (public, kt) in keys {
             if let Err(e) = self.require_active(client, KeyType(kt.0), &public.0).await {
-                tracing::debug!(client, key_type = %kt, error = %e.message, "hasKeys: false");
+                tracing::debug!(client, key_type = %kt, error = %e, "hasKeys: false");
                 return false;
             }
         }
@@ -429,7 +392,7 @@ impl Engine {
     }
 
     /// Refuse a BABE or GRANDPA duty unless `client` is its validator's active node.
-    async fn require_active(&self, client: &str, key_type: KeyType, public: &[u8]) -> Result<(), ExclaveError> {
+    async fn require_active(&self, client: &str, key_type: KeyType, public: &[u8]) -> Result<(), EngineError> {
         let Some(leases) = &self.leases else { return Ok(()) };
         if !lease_gated(key_type) {
             return Ok(());
@@ -437,29 +400,21 @@ impl Engine {
         let validator = leases.validator_of(public);
         match leases.check(self.chain.current(), validator, client).await {
             Ok(LeaseView::Active(_)) => Ok(()),
-            Ok(LeaseView::NotMember) => Err(err(
-                ErrorKind::NotActive,
-                format!("node {client} is not one of validator {validator}'s nodes (lease.nodes); nothing was signed"),
-            )),
-            Ok(LeaseView::Standby(rec)) => Err(err(
-                ErrorKind::NotActive,
-                format!(
-                    "node {client} is standby for validator {validator}: node {} holds the active-node lease for {} ms more (term {}); nothing was signed",
-                    rec.holder,
-                    rec.expires_at_ms.saturating_sub(now_ms()),
-                    rec.term
-                ),
-            )),
-            Err(e) => Err(err(
-                ErrorKind::StoreUnavailable,
-                format!("cannot confirm the active-node lease of validator {validator}: {e}; nothing was signed"),
-            )),
+            Ok(LeaseView::NotMember) => Err(EngineError::NotMember { client: client.into(), validator: validator.into() }),
+            Ok(LeaseView::Standby(rec)) => Err(EngineError::Standby {
+                client: client.into(),
+                validator: validator.into(),
+                expires_in_ms: rec.expires_at_ms.saturating_sub(now_ms()),
+                holder: rec.holder,
+                term: rec.term,
+            }),
+            Err(source) => Err(EngineError::LeaseUnconfirmed { validator: validator.into(), source }),
         }
     }
 
     /// `exclave_lease`: take or renew, for `client`, the lease of each validator one of `keys`
     /// (held, BABE or GRANDPA) belongs to.
-    pub async fn lease(&self, client: &str, keys: &[(Bytes, WireKeyType)]) -> Result<Vec<LeaseState>, ExclaveError> {
+    pub async fn lease(&self, client: &str, keys: &[(Bytes, WireKeyType)]) -> Result<Vec<LeaseState>, EngineError> {
         let Some(leases) = &self.leases else { return Ok(Vec::new()) };
         let mut validators: Vec<String> = {
             let ring = self.keys.read();
@@ -472,9 +427,10 @@ impl Engine {
         validators.dedup();
         let mut out = Vec::with_capacity(validators.len());
         for validator in validators {
-            let view = leases.check(self.chain.current(), &validator, client).await.map_err(|e| {
-                err(ErrorKind::StoreUnavailable, format!("cannot read or renew the active-node lease of validator {validator}: {e}"))
-            })?;
+            let view = leases
+                .check(self.chain.current(), &validator, client)
+                .await
+                .map_err(|e| EngineError::LeaseUnavailable { validator: validator.clone(), source: e })?;
             let (active, rec) = match view {
                 LeaseView::Active(r) => (true, r),
                 LeaseView::Standby(r) => (false, r),
@@ -493,15 +449,21 @@ impl Engine {
     }
 
     /// `exclave_generateKey`.
-    pub async fn generate_key(&self, client: &str, key_type: WireKeyType, crypto: WireCrypto, seed: Option<String>) -> Result<Bytes, ExclaveError> {
+    pub async fn generate_key(
+        &self,
+        client: &str,
+        key_type: WireKeyType,
+        crypto: WireCrypto,
+        seed: Option<String>,
+    ) -> Result<Bytes, EngineError> {
         let kt = self.key_type_for(key_type, crypto)?;
         let (pair, suri) = match seed {
             Some(_) if !self.settings.insecure_dev_seeds => {
-                return Err(err(ErrorKind::Unauthorised, "generating a key from a seed is a dev shortcut; this signer was not started with --dev (insecure_dev_seeds)"));
+                return Err(EngineError::DevSeedsOff);
             }
             Some(seed) => {
                 let seed = zeroize::Zeroizing::new(seed);
-                (KeyPair::from_suri(to_crypto(crypto), &seed).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?, seed)
+                (KeyPair::from_suri(to_crypto(crypto), &seed).map_err(EngineError::KeyMaterial)?, seed)
             }
             None => KeyPair::generate(to_crypto(crypto)),
         };
@@ -509,25 +471,26 @@ impl Engine {
     }
 
     /// `exclave_insertKey`.
-    pub async fn insert_key(&self, client: &str, key_type: WireKeyType, suri: String, public: Bytes) -> Result<(), ExclaveError> {
+    pub async fn insert_key(&self, client: &str, key_type: WireKeyType, suri: String, public: Bytes) -> Result<(), EngineError> {
         let suri = zeroize::Zeroizing::new(suri);
-        let crypto = KeyType(key_type.0).crypto().ok_or_else(|| policy_error(PolicyError::UnsupportedKeyType { key_type: KeyType(key_type.0) }))?;
+        let crypto =
+            KeyType(key_type.0).crypto().ok_or(EngineError::Policy(PolicyError::UnsupportedKeyType { key_type: KeyType(key_type.0) }))?;
         let kt = KeyType(key_type.0);
-        let pair = KeyPair::from_suri(crypto, &suri).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?;
-        crate::keystore_dir::check_public(&pair, &public.0).map_err(|e| err(ErrorKind::BadRequest, e.to_string()))?;
+        let pair = KeyPair::from_suri(crypto, &suri).map_err(EngineError::KeyMaterial)?;
+        crate::keystore_dir::check_public(&pair, &public.0).map_err(EngineError::KeyMaterial)?;
         self.store_key(client, "insertKey", kt, pair, &suri).await.map(drop)
     }
 
-    fn key_type_for(&self, key_type: WireKeyType, crypto: WireCrypto) -> Result<KeyType, ExclaveError> {
+    fn key_type_for(&self, key_type: WireKeyType, crypto: WireCrypto) -> Result<KeyType, EngineError> {
         let kt = KeyType(key_type.0);
-        let expected = kt.crypto().ok_or_else(|| policy_error(PolicyError::UnsupportedKeyType { key_type: kt }))?;
+        let expected = kt.crypto().ok_or(EngineError::Policy(PolicyError::UnsupportedKeyType { key_type: kt }))?;
         if expected != to_crypto(crypto) {
-            return Err(policy_error(PolicyError::WrongCrypto { key_type: kt, expected, got: to_crypto(crypto) }));
+            return Err(EngineError::Policy(PolicyError::WrongCrypto { key_type: kt, expected, got: to_crypto(crypto) }));
         }
         Ok(kt)
     }
 
-    async fn store_key(&self, client: &str, method: &'static str, kt: KeyType, pair: KeyPair, suri: &str) -> Result<Bytes, ExclaveError> {
+    async fn store_key(&self, client: &str, method: &'static str, kt: KeyType, pair: KeyPair, suri: &str) -> Result<Bytes, EngineError> {
         let public = pair.public();
         let result = self
             .keystore
@@ -538,7 +501,7 @@ impl Engine {
                 self.metrics.keys.set(ring.len() as i64);
                 Bytes(public.clone())
             })
-            .map_err(|e| err(ErrorKind::Internal, e.to_string()));
+            .map_err(EngineError::KeyWrite);
         let entry = self.entry(client, method, &kt.to_string(), &Bytes(public));
         self.finish(entry, result, |_| None, |_| false).await
     }
@@ -575,15 +538,12 @@ impl Engine {
     /// A request bound to a claim store (`storeId`, sent by clients of several signers) is
     /// claimed only in that store: a signer re-pointed at another store since the client checked
     /// would otherwise sign a duty already claimed in the first.
-    async fn require_store(&self, wanted: Option<&str>) -> Result<(), ExclaveError> {
+    async fn require_store(&self, wanted: Option<&str>) -> Result<(), EngineError> {
         let Some(wanted) = wanted else { return Ok(()) };
         match self.store_id().await {
             Some(mine) if mine == wanted => Ok(()),
-            Some(mine) => Err(err(
-                ErrorKind::StoreMismatch,
-                format!("this signer's claim store is {mine}, not {wanted} as the request requires; nothing was signed"),
-            )),
-            None => Err(err(ErrorKind::StoreUnavailable, "the claim store's id could not be read; nothing was signed")),
+            Some(mine) => Err(EngineError::StoreMismatch { mine, wanted: wanted.into() }),
+            None => Err(EngineError::StoreIdUnknown),
         }
     }
 
@@ -598,6 +558,11 @@ impl Engine {
     /// Write the signing log's closing checkpoint (clean shutdown).
     pub async fn seal_log(&self) -> Result<(), crate::signing_log::LogError> {
         self.log.seal().await
+    }
+
+    /// Refresh the metrics read at scrape time (the signing log's disk).
+    pub fn observe_scrape(&self) {
+        self.metrics.observe_log_disk(self.log.path());
     }
 
     /// The signing log's audit public key (hex).
@@ -620,22 +585,22 @@ async fn read_or_create_store_id(store: &dyn ClaimStore) -> Result<String, excla
         Ok(exclave_claims::Swap::Swapped) => Ok(mine),
         Ok(exclave_claims::Swap::Current(Some(id))) => Ok(String::from_utf8_lossy(&id).into_owned()),
         // An outcome unknown or an incoherent answer: read what is there now.
-        Ok(exclave_claims::Swap::Current(None)) | Err(_) => store
-            .register(STORE_ID_REGISTER)
-            .await?
-            .map(|id| String::from_utf8_lossy(&id).into_owned())
-            .ok_or(exclave_claims::StoreError::Unavailable { backend: store.backend(), reason: "the store id could not be created".into() }),
+        Ok(exclave_claims::Swap::Current(None)) | Err(_) => {
+            store.register(STORE_ID_REGISTER).await?.map(|id| String::from_utf8_lossy(&id).into_owned()).ok_or(
+                exclave_claims::StoreError::Unavailable { backend: store.backend(), reason: "the store id could not be created".into() },
+            )
+        }
     }
 }
 
 /// The register holding the store's identity.
 pub const STORE_ID_REGISTER: &str = "store-id";
 
-fn conclude(v: Verdict) -> Result<SignResponse, ExclaveError> {
+fn conclude(v: Verdict) -> Result<SignResponse, EngineError> {
     match v {
         Verdict::SameData { signature } => Ok(SignResponse { signature: signature.into(), outcome: SignOutcome::SameData }),
-        Verdict::Refuse(r) => Err(refusal_error(r)),
+        Verdict::Refuse(r) => Err(EngineError::Refused(r)),
         // Only reachable with no existing claim, which callers never pass here.
-        Verdict::Sign => Err(err(ErrorKind::Internal, "verdict Sign without a fresh claim; nothing was signed")),
+        Verdict::Sign => Err(EngineError::VerdictWithoutClaim),
     }
 }

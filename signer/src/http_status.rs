@@ -28,6 +28,7 @@ async fn respond(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, body) = match req.uri().path() {
         "/metrics" => {
+            engine.observe_scrape();
             let mut text = String::new();
             match prometheus_client::encoding::text::encode(&mut text, &registry) {
                 Ok(()) => (StatusCode::OK, text),

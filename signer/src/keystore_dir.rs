@@ -10,8 +10,7 @@ use sp_core::{ecdsa, ed25519, sr25519, Pair as _};
 use std::{
     collections::BTreeMap,
     fs,
-    io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
 };
 use zeroize::Zeroizing;
@@ -32,10 +31,7 @@ pub enum KeyPair {
 
 impl std::fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair")
-            .field("crypto", &self.crypto())
-            .field("public", &hex::encode(self.public()))
-            .finish_non_exhaustive()
+        f.debug_struct("KeyPair").field("crypto", &self.crypto()).field("public", &hex::encode(self.public())).finish_non_exhaustive()
     }
 }
 
@@ -232,10 +228,8 @@ impl KeystoreDir {
     pub fn load(&self) -> Result<(KeyRing, Vec<Skipped>), KeyError> {
         let mut ring = KeyRing::default();
         let mut skipped = Vec::new();
-        let mut entries: Vec<_> = fs::read_dir(&self.dir)
-            .map_err(io_err(&self.dir))?
-            .collect::<Result<_, _>>()
-            .map_err(io_err(&self.dir))?;
+        let mut entries: Vec<_> =
+            fs::read_dir(&self.dir).map_err(io_err(&self.dir))?.collect::<Result<_, _>>().map_err(io_err(&self.dir))?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -269,13 +263,10 @@ impl KeystoreDir {
     pub fn write(&self, key_type: KeyType, pair: &KeyPair, suri: &str) -> Result<PathBuf, KeyError> {
         let name = format!("{}{}", hex::encode(key_type.0), hex::encode(pair.public()));
         let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let body = Zeroizing::new(serde_json::to_string(suri).unwrap_or_default());
-        let _ = fs::remove_file(&tmp);
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io_err(&tmp))?;
-        file.write_all(body.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io_err(&self.dir))?;
+        let body = Zeroizing::new(
+            serde_json::to_string(suri).map_err(|e| KeyError::Io { path: path.display().to_string(), source: std::io::Error::other(e) })?,
+        );
+        exclave_durable::write_file(&path, body.as_bytes(), 0o600).map_err(io_err(&path))?;
         Ok(path)
     }
 }

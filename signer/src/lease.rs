@@ -102,7 +102,18 @@ const ATTEMPTS: usize = 3;
 
 impl Leases {
     /// A keeper over `store`; every decision ends within `deadline`.
-    pub fn new(settings: LeaseSettings, deadline: std::time::Duration, signer_id: String, store: Arc<dyn ClaimStore>, metrics: Metrics) -> Self {
+    pub fn new(
+        settings: LeaseSettings,
+        deadline: std::time::Duration,
+        signer_id: String,
+        store: Arc<dyn ClaimStore>,
+        metrics: Metrics,
+    ) -> Self {
+        // Every validator's takeover counter exists from the start, at 0: a first takeover is then
+        // an increase Prometheus sees (a series born at 1 has no increase).
+        for validator in std::iter::once(&settings.validator).chain(settings.groups.iter().map(|g| &g.name)) {
+            drop(metrics.lease_takeovers.get_or_create(&ValidatorLabel { validator: validator.clone() }));
+        }
         Self { settings, deadline, signer_id, store, metrics, cache: Mutex::default(), locks: Mutex::default() }
     }
 
@@ -151,13 +162,13 @@ impl Leases {
             None => self.read(&name).await?,
         };
         for _ in 0..ATTEMPTS {
-            let step = lease_step(current.as_ref().map(|c| &c.record), node, &self.signer_id, crate::engine::now_ms(), self.settings.timing);
+            let step = lease_step(current.as_ref().map(|c| &c.record), node, &self.signer_id, crate::clock::now_ms(), self.settings.timing);
             let (next, takeover) = match step {
                 LeaseStep::Holding => return Ok(LeaseView::Active(self.adopt(&name, validator, current)?)),
                 LeaseStep::Standby => return Ok(LeaseView::Standby(self.adopt(&name, validator, current)?)),
                 LeaseStep::Write { next, takeover } => (next, takeover),
             };
-            let bytes = serde_json::to_vec(&next).unwrap_or_default();
+            let bytes = serde_json::to_vec(&next).map_err(|e| StoreError::Encode { what: "lease record", reason: e.to_string() })?;
             let expected = current.as_ref().map(|c| c.bytes.as_slice());
             match self.swap(&name, expected, &bytes).await? {
                 None => {
@@ -214,7 +225,7 @@ impl Leases {
     fn cached_view(&self, name: &str, node: &str) -> Option<LeaseView> {
         let cache = self.cache.lock();
         let c = cache.get(name)?;
-        match lease_step(Some(&c.record), node, &self.signer_id, crate::engine::now_ms(), self.settings.timing) {
+        match lease_step(Some(&c.record), node, &self.signer_id, crate::clock::now_ms(), self.settings.timing) {
             LeaseStep::Holding => Some(LeaseView::Active(c.record.clone())),
             LeaseStep::Standby => Some(LeaseView::Standby(c.record.clone())),
             LeaseStep::Write { .. } => None,

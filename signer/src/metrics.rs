@@ -6,6 +6,7 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
+use std::sync::atomic::AtomicU64;
 
 /// Labels of `exclave_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -27,6 +28,15 @@ pub struct LeaseHolderLabels {
     pub validator: String,
     /// A node identity.
     pub node: String,
+}
+
+/// Labels of `exclave_key_last_signed_timestamp_seconds`: a key the signer holds.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabels {
+    /// Key type (`babe`, `gran`, …).
+    pub key_type: String,
+    /// The public key, `0x` hex.
+    pub key: String,
 }
 
 /// A validator label.
@@ -53,6 +63,13 @@ pub struct Metrics {
     pub lease_holder: Family<LeaseHolderLabels, Gauge>,
     /// Takeovers of a lease (a new holder after the old one let it expire) written by this signer.
     pub lease_takeovers: Family<ValidatorLabel, Counter>,
+    /// Unix time of the last signature released for each key (only keys the signer holds, so
+    /// the label set is bounded by the keystore).
+    pub key_last_signed: Family<KeyLabels, Gauge<f64, AtomicU64>>,
+    /// Bytes available to the signer on the filesystem holding the signing log (read at scrape).
+    pub log_disk_available: Gauge,
+    /// Size in bytes of the filesystem holding the signing log (read at scrape).
+    pub log_disk_size: Gauge,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -70,6 +87,9 @@ impl Metrics {
             keys: Gauge::default(),
             lease_holder: Family::default(),
             lease_takeovers: Family::default(),
+            key_last_signed: Family::default(),
+            log_disk_available: Gauge::default(),
+            log_disk_size: Gauge::default(),
         };
         let r = registry.sub_registry_with_prefix("exclave");
         r.register("requests", "Signer requests by method, key type, duty and outcome", m.requests.clone());
@@ -77,8 +97,36 @@ impl Metrics {
         r.register("sign_seconds", "Latency of signing requests, request to reply", m.sign_seconds.clone());
         r.register("store_ambiguous", "Claims whose store answer was an error or deadline", m.store_ambiguous.clone());
         r.register("keys", "Keys held by the signer", m.keys.clone());
-        r.register("lease_holder", "1 for the node holding the validator's active-node lease as this signer last saw it", m.lease_holder.clone());
+        r.register(
+            "lease_holder",
+            "1 for the node holding the validator's active-node lease as this signer last saw it",
+            m.lease_holder.clone(),
+        );
         r.register("lease_takeovers", "Active-node lease takeovers written by this signer", m.lease_takeovers.clone());
+        r.register(
+            "key_last_signed_timestamp_seconds",
+            "Unix time of the last signature this signer released for the key",
+            m.key_last_signed.clone(),
+        );
+        r.register(
+            "signing_log_disk_available_bytes",
+            "Bytes available on the filesystem of the signing log",
+            m.log_disk_available.clone(),
+        );
+        r.register("signing_log_disk_size_bytes", "Size of the filesystem of the signing log", m.log_disk_size.clone());
         m
+    }
+
+    /// Read the signing log's filesystem usage into the disk gauges (at each scrape).
+    pub fn observe_log_disk(&self, log: &std::path::Path) {
+        let dir = log.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        match rustix::fs::statvfs(dir) {
+            Ok(st) => {
+                let (avail, size) = (st.f_bavail.saturating_mul(st.f_frsize), st.f_blocks.saturating_mul(st.f_frsize));
+                self.log_disk_available.set(i64::try_from(avail).unwrap_or(i64::MAX));
+                self.log_disk_size.set(i64::try_from(size).unwrap_or(i64::MAX));
+            }
+            Err(e) => tracing::warn!(path = %dir.display(), error = %e, "cannot read the signing log's filesystem usage"),
+        }
     }
 }

@@ -1,17 +1,36 @@
 //! The JSON-RPC methods: a thin layer from `exclave-protocol`'s trait to the engine.
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use exclave_protocol::{
-    Bytes, ErrorKind, ExclaveApiServer, ExclaveError, LeaseState, SignRequest, SignResponse, StatusResponse, VersionResponse,
-    VrfRequest, VrfSignResponse, WireCrypto, WireKeyType, PROTOCOL_VERSION,
+    Bytes, ErrorKind, ExclaveApiServer, ExclaveError, LeaseState, SignRequest, SignResponse, StatusResponse, VersionResponse, VrfRequest,
+    VrfSignResponse, WireCrypto, WireKeyType, PROTOCOL_VERSION,
 };
-use jsonrpsee::{core::{async_trait, RpcResult}, Extensions};
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::{
+    core::{async_trait, RpcResult},
+    Extensions,
+};
 use std::sync::Arc;
 
 /// The identity of the client on a connection (its certificate's name), put into every
 /// request's extensions by the server.
 #[derive(Clone, Debug)]
 pub struct ClientIdentity(pub String);
+
+/// The wire form of an engine error: its category's stable code, its message and its data. As
+/// `sc-keystore` maps its errors into the keystore trait's categories, the engine's precise
+/// errors are mapped here into the protocol's.
+impl From<EngineError> for ExclaveError {
+    fn from(e: EngineError) -> Self {
+        ExclaveError { kind: e.kind(), message: e.to_string(), data: e.data() }
+    }
+}
+
+impl From<EngineError> for ErrorObjectOwned {
+    fn from(e: EngineError) -> Self {
+        ExclaveError::from(e).into()
+    }
+}
 
 /// The RPC handler.
 pub struct Rpc {

@@ -65,13 +65,7 @@ async fn accept_loop(listener: TcpListener, transport: Arc<Transport>, methods: 
     }
 }
 
-async fn connection(
-    sock: TcpStream,
-    transport: &Transport,
-    methods: Methods,
-    stop: StopHandle,
-    max: u32,
-) -> Result<(), String> {
+async fn connection(sock: TcpStream, transport: &Transport, methods: Methods, stop: StopHandle, max: u32) -> Result<(), String> {
     match transport {
         Transport::Tls(config) => {
             let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config.clone()).accept(sock))
@@ -95,11 +89,8 @@ async fn serve<I>(io: I, identity: ClientIdentity, methods: Methods, stop: StopH
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let svc = Server::builder()
-        .max_request_body_size(max)
-        .max_response_body_size(1024 * 1024)
-        .to_service_builder()
-        .build(methods, stop.clone());
+    let svc =
+        Server::builder().max_request_body_size(max).max_response_body_size(1024 * 1024).to_service_builder().build(methods, stop.clone());
     let svc = tower::service_fn(move |mut req: jsonrpsee::server::HttpRequest<hyper::body::Incoming>| {
         req.extensions_mut().insert(identity.clone());
         let mut svc = svc.clone();

@@ -1,117 +1,19 @@
-//! The signing log: one JSON line per decision, each carrying the hash of the line before it,
-//! with periodic checkpoints signed by the signer's audit key.
-//!
-//! A record is appended, and fdatasync'd, before the signer replies: a signature that reached a
-//! node is always in the log. Appends are batched by a writer thread (one fdatasync per batch).
-//! `prev` is blake2_256 of the previous line's bytes (without its newline); the first line of a
-//! new log has `prev` = 32 zero bytes. Checkpoint lines (`checkpoint`, see [`checkpoint`]) are
-//! chained like records and written at start, every [`LogOptions::checkpoint_every`] records or
-//! [`LogOptions::checkpoint_interval`], before a rotation and at a clean stop. Rotation renames
-//! the active file to `<log>.<first seq>` and the chain continues in a new file. The format and
-//! the verifier (`exclave audit verify`, [`crate::audit`]) are described in docs/audit.md.
+//! The signing log's writer task: records are appended, and fdatasync'd, before the signer
+//! replies, so a signature that reached a node is always in the log. Appends are batched by a
+//! writer thread (one fdatasync per batch). The format, checkpoints and rotation are
+//! `exclave-signing-log`'s; the verifier is `exclave-audit` (docs/audit.md).
 //!
 //! Not for: deciding anything (the engine does) or hiding a failure: a failed write is an error
 //! the engine turns into a withheld reply.
 
-pub mod checkpoint;
-pub mod writer;
+pub use exclave_signing_log::{checkpoint, writer, Decision, LogLine, LogOptions};
 
-use serde::Serialize;
 use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
 use tokio::sync::{mpsc, oneshot};
 use writer::ChainWriter;
-
-/// What became of a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Decision {
-    /// Signed under a new claim (or unclaimed signing).
-    Signed,
-    /// The stored signature of an identical earlier claim was returned.
-    SameData,
-    /// Refused (conflict, policy, watermark, unknown key).
-    Refused,
-    /// No usable answer from the store, or an internal failure: nothing was signed.
-    Error,
-}
-
-impl Decision {
-    /// The name used in the log.
-    pub fn name(self) -> &'static str {
-        match self {
-            Decision::Signed => "signed",
-            Decision::SameData => "same-data",
-            Decision::Refused => "refused",
-            Decision::Error => "error",
-        }
-    }
-}
-
-/// One decision, as logged. Fields other than `seq` and `prev` are filled by the engine.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogEntry {
-    /// Unix milliseconds.
-    pub time_ms: u64,
-    /// The signer id.
-    pub signer: String,
-    /// The client identity (from its certificate).
-    pub client: String,
-    /// The chain (genesis hash, hex).
-    pub chain: String,
-    /// The RPC method (`sign`, `vrfSign`, `generateKey`, …).
-    pub method: &'static str,
-    /// The key type.
-    pub key_type: String,
-    /// The public key, hex.
-    pub public: String,
-    /// The duty (claimed requests only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duty: Option<serde_json::Value>,
-    /// The decision.
-    pub decision: Decision,
-    /// blake2_256 of the message signed, hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload_hash: Option<String>,
-    /// The exact message, hex (so a verifier can check the signature).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// The message is a 32-byte prehash (`ecdsa_sign_prehashed`, BEEFY votes).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub prehashed: bool,
-    /// The pre-image the message was derived from (header, commitment or VRF inputs).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preimage: Option<serde_json::Value>,
-    /// The signature returned, hex (for `vrfSign`: the 32-byte pre-output then the 64-byte proof).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
-    /// Why it was refused or failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// How the log writes checkpoints and rotates.
-#[derive(Clone, Debug)]
-pub struct LogOptions {
-    /// The signer id named in checkpoints.
-    pub signer_id: String,
-    /// A checkpoint after this many records.
-    pub checkpoint_every: u64,
-    /// A checkpoint at most this long after an unattested record.
-    pub checkpoint_interval: Duration,
-    /// Rotate the active file once it is this large.
-    pub rotate_bytes: u64,
-}
-
-impl LogOptions {
-    /// Defaults: a checkpoint every 1000 records or 10 s, rotation at 256 MiB.
-    pub fn new(signer_id: impl Into<String>) -> Self {
-        Self { signer_id: signer_id.into(), checkpoint_every: 1000, checkpoint_interval: Duration::from_secs(10), rotate_bytes: 256 << 20 }
-    }
-}
 
 /// Why the log could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +34,7 @@ pub enum LogError {
 type Reply = oneshot::Sender<Result<(), String>>;
 
 enum Msg {
-    Append(Box<LogEntry>, Reply),
+    Append(Box<LogLine>, Reply),
     Seal(Reply),
     Tick,
 }
@@ -174,13 +76,18 @@ impl SigningLog {
         Ok(Self { tx, path: path.to_path_buf(), audit_key })
     }
 
+    /// The active log file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The audit public key (hex).
     pub fn audit_key(&self) -> &str {
         &self.audit_key
     }
 
     /// Append a record; returns once it is written and fdatasync'd.
-    pub async fn append(&self, entry: LogEntry) -> Result<(), LogError> {
+    pub async fn append(&self, entry: LogLine) -> Result<(), LogError> {
         self.call(|reply| Msg::Append(Box::new(entry), reply)).await
     }
 
@@ -192,15 +99,10 @@ impl SigningLog {
     async fn call(&self, msg: impl FnOnce(Reply) -> Msg) -> Result<(), LogError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(msg(reply)).await.map_err(|_| LogError::Stopped)?;
-        rx.await.map_err(|_| LogError::Stopped)?.map_err(|e| LogError::Io {
-            path: self.path.display().to_string(),
-            source: std::io::Error::other(e),
-        })
+        rx.await
+            .map_err(|_| LogError::Stopped)?
+            .map_err(|e| LogError::Io { path: self.path.display().to_string(), source: std::io::Error::other(e) })
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn run(mut writer: ChainWriter, mut rx: mpsc::Receiver<Msg>, path: &Path) {
@@ -222,8 +124,8 @@ fn run(mut writer: ChainWriter, mut rx: mpsc::Receiver<Msg>, path: &Path) {
                 next = rx.try_recv().ok();
             }
         }
-        let entries: Vec<&LogEntry> = batch.iter().map(|(e, _)| e.as_ref()).collect();
-        let result = if entries.is_empty() { writer.tick().map_err(report) } else { writer.append(&entries).map_err(report) };
+        let mut entries: Vec<&mut LogLine> = batch.iter_mut().map(|(e, _)| e.as_mut()).collect();
+        let result = if entries.is_empty() { writer.tick().map_err(report) } else { writer.append(&mut entries).map_err(report) };
         for (_, reply) in batch {
             let _ = reply.send(result.clone());
         }
@@ -238,23 +140,17 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn entry(n: u64) -> LogEntry {
-        LogEntry {
-            time_ms: n,
+    fn entry(n: u64) -> LogLine {
+        LogLine {
+            time_ms: n + 1,
             signer: "s".into(),
             client: "c".into(),
             chain: "0x00".into(),
-            method: "sign",
+            method: "sign".into(),
             key_type: "gran".into(),
             public: "00".into(),
-            duty: None,
-            decision: Decision::Signed,
-            payload_hash: None,
-            message: None,
-            prehashed: false,
-            preimage: None,
-            signature: None,
-            reason: None,
+            decision: Some(Decision::Signed),
+            ..LogLine::default()
         }
     }
 
@@ -276,7 +172,12 @@ mod tests {
     }
 
     fn record_seqs(lines: &[String]) -> Vec<u64> {
-        lines.iter().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|v| v.get("checkpoint").is_none()).map(|v| v["seq"].as_u64().expect("seq")).collect()
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.get("checkpoint").is_none())
+            .map(|v| v["seq"].as_u64().expect("seq"))
+            .collect()
     }
 
     #[tokio::test]
@@ -338,7 +239,10 @@ mod tests {
             if l.is_empty() && f == &path {
                 continue; // the last append rotated
             }
-            assert!(json(l.last().expect("line"))["checkpoint"]["reason"] == "rotate" || f == &path, "a rotated file ends with a rotate checkpoint");
+            assert!(
+                json(l.last().expect("line"))["checkpoint"]["reason"] == "rotate" || f == &path,
+                "a rotated file ends with a rotate checkpoint"
+            );
             all.extend(l);
         }
         assert_chained(&all);

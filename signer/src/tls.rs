@@ -2,10 +2,9 @@
 //! self-signed dev PKI that `exclave serve --dev` creates.
 
 use rustls::{server::WebPkiClientVerifier, RootCertStore, ServerConfig};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use std::{
-    io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -46,7 +45,9 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// Read every certificate in a PEM file.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let data = std::fs::read(path).map_err(io(path))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut data.as_slice()).collect::<Result<_, _>>().map_err(io(path))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&data)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Pem { path: path.display().to_string(), what: e.to_string() })?;
     if certs.is_empty() {
         return Err(TlsError::Pem { path: path.display().to_string(), what: "no CERTIFICATE block".into() });
     }
@@ -60,9 +61,13 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "TLS key is readable by group or others; chmod 600 it");
     }
     let data = zeroize::Zeroizing::new(std::fs::read(path).map_err(io(path))?);
-    rustls_pemfile::private_key(&mut data.as_slice())
-        .map_err(io(path))?
-        .ok_or_else(|| TlsError::Pem { path: path.display().to_string(), what: "no PRIVATE KEY block".into() })
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| TlsError::Pem {
+        path: path.display().to_string(),
+        what: match e {
+            rustls_pki_types::pem::Error::NoItemsFound => "no PRIVATE KEY block".into(),
+            other => other.to_string(),
+        },
+    })
 }
 
 /// A server configuration that requires a client certificate chaining to `client_ca`.
@@ -71,9 +76,8 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: &Path) -> Result<Arc<Se
     for ca in load_certs(client_ca)? {
         roots.add(ca).map_err(|e| TlsError::Config(format!("client CA {}: {e}", client_ca.display())))?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build().map_err(|e| TlsError::Config(e.to_string()))?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -86,9 +90,9 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: &Path) -> Result<Arc<Se
 
 /// A client's identity: its certificate's common name, or a fingerprint when it has none.
 pub fn identity(cert: &CertificateDer<'_>) -> String {
-    let cn = x509_parser::parse_x509_certificate(cert.as_ref()).ok().and_then(|(_, c)| {
-        c.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned)
-    });
+    let cn = x509_parser::parse_x509_certificate(cert.as_ref())
+        .ok()
+        .and_then(|(_, c)| c.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned));
     cn.filter(|s| !s.is_empty() && !s.contains('/'))
         .unwrap_or_else(|| format!("cert-{}", hex::encode(sp_crypto_hashing::blake2_128(cert.as_ref()))))
 }
@@ -133,7 +137,11 @@ impl DevPki {
         for node in nodes {
             let (cert, _) = pki.node_files(node);
             if !cert.exists() {
-                return Err(TlsError::Config(format!("{} is missing and the dev CA key is not kept: remove {} to start a new dev PKI", cert.display(), tls.display())));
+                return Err(TlsError::Config(format!(
+                    "{} is missing and the dev CA key is not kept: remove {} to start a new dev PKI",
+                    cert.display(),
+                    tls.display()
+                )));
             }
         }
         Ok(pki)
@@ -176,8 +184,7 @@ impl DevPki {
     }
 }
 
-/// Write `data` to `path` with `mode` (set at creation), and fsync it.
+/// Write `data` to `path` with `mode` (set at creation), durably.
 pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path).map_err(io(path))?;
-    f.write_all(data).and_then(|()| f.sync_all()).map_err(io(path))
+    exclave_durable::write_file(path, data, mode).map_err(io(path))
 }

@@ -67,17 +67,10 @@ impl Tikv for KvService {
             return Ok(Response::new(kvrpcpb::RawGetResponse { region_error: Some(region_error), ..Default::default() }));
         }
         let value = self.0.map.lock().get(&request.get_ref().key).cloned();
-        Ok(Response::new(kvrpcpb::RawGetResponse {
-            not_found: value.is_none(),
-            value: value.unwrap_or_default(),
-            ..Default::default()
-        }))
+        Ok(Response::new(kvrpcpb::RawGetResponse { not_found: value.is_none(), value: value.unwrap_or_default(), ..Default::default() }))
     }
 
-    async fn raw_batch_get(
-        &self,
-        request: Request<kvrpcpb::RawBatchGetRequest>,
-    ) -> Result<Response<kvrpcpb::RawBatchGetResponse>, Status> {
+    async fn raw_batch_get(&self, request: Request<kvrpcpb::RawBatchGetRequest>) -> Result<Response<kvrpcpb::RawBatchGetResponse>, Status> {
         if let Some(region_error) = self.gate().await {
             return Ok(Response::new(kvrpcpb::RawBatchGetResponse { region_error: Some(region_error), ..Default::default() }));
         }
@@ -100,10 +93,7 @@ impl Tikv for KvService {
         Ok(Response::new(kvrpcpb::RawPutResponse::default()))
     }
 
-    async fn raw_delete(
-        &self,
-        request: Request<kvrpcpb::RawDeleteRequest>,
-    ) -> Result<Response<kvrpcpb::RawDeleteResponse>, Status> {
+    async fn raw_delete(&self, request: Request<kvrpcpb::RawDeleteRequest>) -> Result<Response<kvrpcpb::RawDeleteResponse>, Status> {
         if let Some(region_error) = self.gate().await {
             return Ok(Response::new(kvrpcpb::RawDeleteResponse { region_error: Some(region_error), ..Default::default() }));
         }
@@ -134,23 +124,14 @@ impl Tikv for KvService {
             .ranges
             .iter()
             .flat_map(|kr| {
-                let range = Range {
-                    start: &kr.start_key,
-                    end: &kr.end_key,
-                    limit: q.each_limit,
-                    key_only: q.key_only,
-                    reverse: q.reverse,
-                };
+                let range = Range { start: &kr.start_key, end: &kr.end_key, limit: q.each_limit, key_only: q.key_only, reverse: q.reverse };
                 scan(&map, &range)
             })
             .collect();
         Ok(Response::new(kvrpcpb::RawBatchScanResponse { kvs, ..Default::default() }))
     }
 
-    async fn raw_compare_and_swap(
-        &self,
-        request: Request<kvrpcpb::RawCasRequest>,
-    ) -> Result<Response<kvrpcpb::RawCasResponse>, Status> {
+    async fn raw_compare_and_swap(&self, request: Request<kvrpcpb::RawCasRequest>) -> Result<Response<kvrpcpb::RawCasResponse>, Status> {
         if let Some(region_error) = self.gate().await {
             return Ok(Response::new(kvrpcpb::RawCasResponse { region_error: Some(region_error), ..Default::default() }));
         }

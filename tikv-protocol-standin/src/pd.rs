@@ -41,13 +41,7 @@ fn region() -> metapb::Region {
 impl PdService {
     fn member(&self) -> pdpb::Member {
         let url = format!("http://{}", self.0.addr);
-        pdpb::Member {
-            name: "standin-pd".into(),
-            member_id: 1,
-            peer_urls: vec![url.clone()],
-            client_urls: vec![url],
-            ..Default::default()
-        }
+        pdpb::Member { name: "standin-pd".into(), member_id: 1, peer_urls: vec![url.clone()], client_urls: vec![url], ..Default::default() }
     }
 
     fn store(&self) -> metapb::Store {
@@ -55,21 +49,13 @@ impl PdService {
     }
 
     fn region_response(&self) -> pdpb::GetRegionResponse {
-        pdpb::GetRegionResponse {
-            header: header(),
-            region: Some(region()),
-            leader: Some(leader_peer()),
-            ..Default::default()
-        }
+        pdpb::GetRegionResponse { header: header(), region: Some(region()), leader: Some(leader_peer()), ..Default::default() }
     }
 }
 
 #[tonic::async_trait]
 impl Pd for PdService {
-    async fn get_members(
-        &self,
-        _: Request<pdpb::GetMembersRequest>,
-    ) -> Result<Response<pdpb::GetMembersResponse>, Status> {
+    async fn get_members(&self, _: Request<pdpb::GetMembersRequest>) -> Result<Response<pdpb::GetMembersResponse>, Status> {
         self.0.faults.gate_pd().await;
         let me = self.member();
         Ok(Response::new(pdpb::GetMembersResponse {
@@ -81,18 +67,12 @@ impl Pd for PdService {
         }))
     }
 
-    async fn get_region(
-        &self,
-        _: Request<pdpb::GetRegionRequest>,
-    ) -> Result<Response<pdpb::GetRegionResponse>, Status> {
+    async fn get_region(&self, _: Request<pdpb::GetRegionRequest>) -> Result<Response<pdpb::GetRegionResponse>, Status> {
         self.0.faults.gate_pd().await;
         Ok(Response::new(self.region_response()))
     }
 
-    async fn get_region_by_id(
-        &self,
-        request: Request<pdpb::GetRegionByIdRequest>,
-    ) -> Result<Response<pdpb::GetRegionResponse>, Status> {
+    async fn get_region_by_id(&self, request: Request<pdpb::GetRegionByIdRequest>) -> Result<Response<pdpb::GetRegionResponse>, Status> {
         self.0.faults.gate_pd().await;
         if request.get_ref().region_id != REGION_ID {
             return Ok(Response::new(pdpb::GetRegionResponse { header: header(), ..Default::default() }));
@@ -100,10 +80,7 @@ impl Pd for PdService {
         Ok(Response::new(self.region_response()))
     }
 
-    async fn scan_regions(
-        &self,
-        _: Request<pdpb::ScanRegionsRequest>,
-    ) -> Result<Response<pdpb::ScanRegionsResponse>, Status> {
+    async fn scan_regions(&self, _: Request<pdpb::ScanRegionsRequest>) -> Result<Response<pdpb::ScanRegionsResponse>, Status> {
         self.0.faults.gate_pd().await;
         Ok(Response::new(pdpb::ScanRegionsResponse {
             header: header(),
@@ -113,18 +90,12 @@ impl Pd for PdService {
         }))
     }
 
-    async fn get_store(
-        &self,
-        _: Request<pdpb::GetStoreRequest>,
-    ) -> Result<Response<pdpb::GetStoreResponse>, Status> {
+    async fn get_store(&self, _: Request<pdpb::GetStoreRequest>) -> Result<Response<pdpb::GetStoreResponse>, Status> {
         self.0.faults.gate_pd().await;
         Ok(Response::new(pdpb::GetStoreResponse { header: header(), store: Some(self.store()), stats: None }))
     }
 
-    async fn get_all_stores(
-        &self,
-        _: Request<pdpb::GetAllStoresRequest>,
-    ) -> Result<Response<pdpb::GetAllStoresResponse>, Status> {
+    async fn get_all_stores(&self, _: Request<pdpb::GetAllStoresRequest>) -> Result<Response<pdpb::GetAllStoresResponse>, Status> {
         self.0.faults.gate_pd().await;
         Ok(Response::new(pdpb::GetAllStoresResponse { header: header(), stores: vec![self.store()] }))
     }
@@ -146,12 +117,7 @@ impl Keyspace for PdService {
             });
             u32::try_from(index + 1).map_err(|_| Status::resource_exhausted("too many keyspaces"))?
         };
-        let meta = keyspacepb::KeyspaceMeta {
-            id,
-            name,
-            state: keyspacepb::KeyspaceState::Enabled as i32,
-            ..Default::default()
-        };
+        let meta = keyspacepb::KeyspaceMeta { id, name, state: keyspacepb::KeyspaceState::Enabled as i32, ..Default::default() };
         Ok(Response::new(keyspacepb::LoadKeyspaceResponse { header: header(), keyspace: Some(meta) }))
     }
 }

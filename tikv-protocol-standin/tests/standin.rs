@@ -11,13 +11,10 @@ async fn client(standin: &StandIn, keyspace: Option<&str>) -> RawClient {
     if let Some(keyspace) = keyspace {
         config = config.with_keyspace(keyspace);
     }
-    let client = tokio::time::timeout(
-        Duration::from_secs(10),
-        RawClient::new_with_config(vec![standin.pd_endpoint()], config),
-    )
-    .await
-    .expect("client built in time")
-    .expect("client built");
+    let client = tokio::time::timeout(Duration::from_secs(10), RawClient::new_with_config(vec![standin.pd_endpoint()], config))
+        .await
+        .expect("client built in time")
+        .expect("client built");
     client.with_atomic_for_cas()
 }
 
@@ -26,25 +23,14 @@ async fn cas_get_scan_work_through_the_real_client() {
     let standin = StandIn::start().await.expect("start");
     let c = client(&standin, None).await;
     assert_eq!(c.compare_and_swap(b"k1".to_vec(), None, b"v1".to_vec()).await.expect("cas"), (None, true));
-    assert_eq!(
-        c.compare_and_swap(b"k1".to_vec(), None, b"v2".to_vec()).await.expect("cas"),
-        (Some(b"v1".to_vec()), false)
-    );
-    assert_eq!(
-        c.compare_and_swap(b"k1".to_vec(), Some(b"v1".to_vec()), b"v3".to_vec()).await.expect("cas"),
-        (Some(b"v1".to_vec()), true)
-    );
+    assert_eq!(c.compare_and_swap(b"k1".to_vec(), None, b"v2".to_vec()).await.expect("cas"), (Some(b"v1".to_vec()), false));
+    assert_eq!(c.compare_and_swap(b"k1".to_vec(), Some(b"v1".to_vec()), b"v3".to_vec()).await.expect("cas"), (Some(b"v1".to_vec()), true));
     assert_eq!(c.get(b"k1".to_vec()).await.expect("get"), Some(b"v3".to_vec()));
     assert_eq!(c.get(b"absent".to_vec()).await.expect("get"), None);
     c.compare_and_swap(b"k2".to_vec(), None, b"x".to_vec()).await.expect("cas");
     c.compare_and_swap(b"l1".to_vec(), None, b"y".to_vec()).await.expect("cas");
-    let keys: Vec<Vec<u8>> = c
-        .batch_scan([b"k".to_vec()..b"l".to_vec()], 10)
-        .await
-        .expect("scan")
-        .into_iter()
-        .map(|p| Vec::<u8>::from(p.0))
-        .collect();
+    let keys: Vec<Vec<u8>> =
+        c.batch_scan([b"k".to_vec()..b"l".to_vec()], 10).await.expect("scan").into_iter().map(|p| Vec::<u8>::from(p.0)).collect();
     assert_eq!(keys, vec![b"k1".to_vec(), b"k2".to_vec()]);
 }
 
@@ -73,10 +59,7 @@ async fn a_dropped_reply_comes_back_as_our_own_value() {
     let c = client(&standin, None).await;
     standin.faults().drop_reply_after_apply(1);
     // The client retries after the transport error and finds its own value: not swapped.
-    assert_eq!(
-        c.compare_and_swap(b"k".to_vec(), None, b"mine".to_vec()).await.expect("cas"),
-        (Some(b"mine".to_vec()), false)
-    );
+    assert_eq!(c.compare_and_swap(b"k".to_vec(), None, b"mine".to_vec()).await.expect("cas"), (Some(b"mine".to_vec()), false));
     assert_eq!(standin.faults().cas_calls(), 2);
 }
 
@@ -85,8 +68,7 @@ async fn a_frozen_store_never_answers_and_applies_nothing() {
     let standin = StandIn::start().await.expect("start");
     let c = client(&standin, None).await;
     standin.faults().freeze_store(true);
-    let attempt =
-        tokio::time::timeout(Duration::from_secs(2), c.compare_and_swap(b"k".to_vec(), None, b"v".to_vec())).await;
+    let attempt = tokio::time::timeout(Duration::from_secs(2), c.compare_and_swap(b"k".to_vec(), None, b"v".to_vec())).await;
     assert!(attempt.is_err() || attempt.as_ref().is_ok_and(|r| r.is_err()), "{attempt:?}");
     assert!(standin.is_empty());
     standin.faults().freeze_store(false);
@@ -97,11 +79,8 @@ async fn a_frozen_store_never_answers_and_applies_nothing() {
 async fn a_frozen_pd_stops_a_client_from_being_built() {
     let standin = StandIn::start().await.expect("start");
     standin.faults().freeze_pd(true);
-    let attempt = tokio::time::timeout(
-        Duration::from_secs(1),
-        RawClient::new_with_config(vec![standin.pd_endpoint()], Config::default()),
-    )
-    .await;
+    let attempt =
+        tokio::time::timeout(Duration::from_secs(1), RawClient::new_with_config(vec![standin.pd_endpoint()], Config::default())).await;
     assert!(attempt.is_err(), "a client was built against a frozen PD");
     standin.faults().freeze_pd(false);
     client(&standin, None).await;

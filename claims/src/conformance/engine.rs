@@ -89,8 +89,7 @@ pub async fn assert_one_winner<S: ClaimStore>(store: &S, chain: u8, results: &[(
     let mut orphans = 0;
     for (round, verdicts) in &by_round {
         let stored = store.get(&key(chain, *round)).await.expect("read back");
-        let winners: Vec<&str> =
-            verdicts.iter().filter(|(_, v)| matches!(v, Engine::Inserted | Engine::Ours)).map(|(me, _)| *me).collect();
+        let winners: Vec<&str> = verdicts.iter().filter(|(_, v)| matches!(v, Engine::Inserted | Engine::Ours)).map(|(me, _)| *me).collect();
         assert!(winners.len() <= 1, "round {round}: two winners {winners:?}");
         if let Some(me) = winners.first() {
             let expected = super::record(me, format!("{me}-{round}").as_bytes());
@@ -107,7 +106,6 @@ pub async fn assert_one_winner<S: ClaimStore>(store: &S, chain: u8, results: &[(
     orphans
 }
 
-
 /// Wait until `done` reaches `n` (polling every 10 ms).
 pub async fn wait_for(done: &AtomicUsize, n: usize) {
     let start = Instant::now();
@@ -116,4 +114,3 @@ pub async fn wait_for(done: &AtomicUsize, n: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
-

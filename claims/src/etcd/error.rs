@@ -109,9 +109,7 @@ impl EtcdError {
                 StoreError::Deadline { backend: BACKEND, op, deadline: budget }
             }
             Self::AttemptTimeout { after, .. } => StoreError::Deadline { backend: BACKEND, op, deadline: after },
-            Self::MissingRecord { key } => {
-                StoreError::Corrupt { key, reason: "claim compare failed, no record".into() }
-            }
+            Self::MissingRecord { key } => StoreError::Corrupt { key, reason: "claim compare failed, no record".into() },
             Self::BadWatermark { key, reason } => StoreError::Corrupt { key, reason },
             other => StoreError::Unavailable { backend: BACKEND, reason: other.to_string() },
         }
@@ -148,13 +146,9 @@ mod tests {
 
     #[test]
     fn maps_into_the_trait_categories() {
-        let exhausted =
-            |last| EtcdError::Exhausted { budget: Duration::from_secs(2), attempts: 3, last: Box::new(last) };
+        let exhausted = |last| EtcdError::Exhausted { budget: Duration::from_secs(2), attempts: 3, last: Box::new(last) };
         assert!(matches!(exhausted(timeout()).into_store("claim"), StoreError::Deadline { op: "claim", .. }));
-        assert!(matches!(
-            exhausted(status(tonic::Code::Unavailable)).into_store("claim"),
-            StoreError::Unavailable { backend: "etcd", .. }
-        ));
+        assert!(matches!(exhausted(status(tonic::Code::Unavailable)).into_store("claim"), StoreError::Unavailable { backend: "etcd", .. }));
         assert!(matches!(EtcdError::MissingRecord { key: "k".into() }.into_store("claim"), StoreError::Corrupt { .. }));
         let bad = EtcdError::BadWatermark { key: "w".into(), reason: "r".into() };
         assert!(matches!(bad.into_store("watermark"), StoreError::Corrupt { .. }));

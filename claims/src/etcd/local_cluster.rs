@@ -78,11 +78,7 @@ impl LocalCluster {
                 process: None,
             })
             .collect();
-        let initial_cluster = members
-            .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
-            .collect::<Vec<_>>()
-            .join(",");
+        let initial_cluster = members.iter().map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port)).collect::<Vec<_>>().join(",");
         let token = format!("exclave-test-{}-{}", std::process::id(), ports[0]);
         let mut cluster = Self { dir, members, initial_cluster, token };
         for i in 0..n {

@@ -57,12 +57,7 @@ impl Members {
                 .map_err(|source| EtcdError::Endpoint { endpoint: endpoint.clone(), source })?;
             members.push(Member { endpoint: endpoint.clone(), kv: client.kv_client() });
         }
-        Ok(Self {
-            members,
-            preferred: AtomicUsize::new(0),
-            attempt_timeout: config.attempt_timeout,
-            retry_budget: config.retry_budget,
-        })
+        Ok(Self { members, preferred: AtomicUsize::new(0), attempt_timeout: config.attempt_timeout, retry_budget: config.retry_budget })
     }
 
     /// Run `request` against the preferred member; on a transient error or an attempt timeout,

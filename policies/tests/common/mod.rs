@@ -117,11 +117,7 @@ fn vrf_signature(pair: &sr25519::Pair, slot: u64) -> sr25519::vrf::VrfSignature 
 
 /// A primary pre-digest with a real VRF signature by `pair`.
 pub fn primary(pair: &sr25519::Pair, authority_index: u32, slot: u64) -> PreDigest {
-    PreDigest::Primary(PrimaryPreDigest {
-        authority_index,
-        slot: Slot::from(slot),
-        vrf_signature: vrf_signature(pair, slot),
-    })
+    PreDigest::Primary(PrimaryPreDigest { authority_index, slot: Slot::from(slot), vrf_signature: vrf_signature(pair, slot) })
 }
 
 /// A secondary plain pre-digest (no VRF; fully deterministic).
@@ -131,11 +127,7 @@ pub fn secondary_plain(authority_index: u32, slot: u64) -> PreDigest {
 
 /// A secondary VRF pre-digest with a real VRF signature by `pair`.
 pub fn secondary_vrf(pair: &sr25519::Pair, authority_index: u32, slot: u64) -> PreDigest {
-    PreDigest::SecondaryVRF(SecondaryVRFPreDigest {
-        authority_index,
-        slot: Slot::from(slot),
-        vrf_signature: vrf_signature(pair, slot),
-    })
+    PreDigest::SecondaryVRF(SecondaryVRFPreDigest { authority_index, slot: Slot::from(slot), vrf_signature: vrf_signature(pair, slot) })
 }
 
 /// The `PreRuntime(BABE, pre_digest)` digest item, exactly as a BABE author writes it.
@@ -164,12 +156,8 @@ pub fn pre_header(number: u32, variant: u8, pre: &PreDigest) -> Header {
 pub fn fixture_hex(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     let text = std::fs::read_to_string(&path).expect("fixture exists");
-    let hex: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .flat_map(|l| l.chars())
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let hex: String =
+        text.lines().filter(|l| !l.trim_start().starts_with('#')).flat_map(|l| l.chars()).filter(|c| !c.is_whitespace()).collect();
     hex::decode(hex.trim_start_matches("0x")).expect("fixture is hex")
 }
 

@@ -1,0 +1,162 @@
+//! The operator's path: `exclave keys import|list`, `exclave serve --config` with mutual TLS,
+//! strict config errors (exit 64, naming the field), the metrics endpoints, and the refusal of
+//! dev mode off loopback.
+
+use crate::common::*;
+use sp_core::{crypto::KeyTypeId, ed25519, Pair};
+use sp_keystore::Keystore;
+use std::{
+    io::Write,
+    os::unix::fs::PermissionsExt,
+    process::{Command, Stdio},
+};
+
+#[test]
+fn unknown_config_key_exits_64_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "insecure_no_claims = true");
+    let out = exclave().args(["serve", "--config"]).arg(&cfg).output().expect("run");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown field") && stderr.contains("insecure_no_claims"), "{stderr}");
+}
+
+#[test]
+fn dev_mode_refuses_non_loopback() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = exclave().args(["serve", "--dev", "--listen", "0.0.0.0:0", "--data-dir"]).arg(dir.path()).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only bind loopback"), "{out:?}");
+}
+
+#[test]
+fn imported_key_serves_over_mutual_tls_with_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    let keystore = dir.path().join("keystore");
+    let mut import = exclave()
+        .args(["keys", "import", "--key-type", "gran", "--keystore"])
+        .arg(&keystore)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("import");
+    import.stdin.take().expect("stdin").write_all(b"//Alice\n").expect("secret");
+    let out = import.wait_with_output().expect("import");
+    assert!(out.status.success(), "{out:?}");
+    let alice = ed25519::Pair::from_string("//Alice", None).expect("dev").public();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&hex::encode(alice.0)), "import names the public key");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Alice"), "import never echoes the secret");
+    let file = keystore.join(format!("{}{}", hex::encode(b"gran"), hex::encode(alice.0)));
+    assert_eq!(std::fs::metadata(&file).expect("key file").permissions().mode() & 0o777, 0o600);
+    let listed = exclave().args(["keys", "list", "--keystore"]).arg(&keystore).output().expect("list");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&format!("gran  ed25519  0x{}", hex::encode(alice.0))));
+
+    let cfg = write_config(dir.path(), "");
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    let ks = signer.keystore();
+    let vote = grandpa_payload(false, 1, 2, 3, 4);
+    let sig = ks.ed25519_sign(KeyTypeId(*b"gran"), &alice, &vote).expect("sign").expect("signed");
+    assert!(ed25519::Pair::verify(&sig, &vote, &alice));
+    // No dev shortcuts outside --dev: seeded key generation is refused.
+    assert!(ks.ed25519_generate_new(KeyTypeId(*b"gran"), Some("//Bob")).is_err());
+
+    assert_eq!(http_get(&format!("{}/health", signer.metrics)).0, 200);
+    assert_eq!(http_get(&format!("{}/ready", signer.metrics)).0, 200);
+    let (status, metrics) = http_get(&format!("{}/metrics", signer.metrics));
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(r#"exclave_requests_total{method="sign",key_type="gran",duty="grandpa_vote",outcome="signed"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("exclave_claim_seconds_count 1"), "{metrics}");
+    assert!(!metrics.contains("Alice"), "no secret in metrics");
+}
+
+/// The OpenSSL commands in docs/operations.md produce a PKI the signer accepts, and the client
+/// certificate's common name becomes the client identity.
+#[test]
+fn openssl_pki_works() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md")).expect("doc");
+    let section = doc.split("## TLS").nth(1).expect("TLS section");
+    let script = section.split("```sh\n").nth(1).and_then(|s| s.split("```").next()).expect("sh block");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("bash").args(["-euo", "pipefail", "-c", script]).current_dir(dir.path()).output().expect("bash");
+    assert!(out.status.success(), "the documented openssl commands failed: {}", String::from_utf8_lossy(&out.stderr));
+    let tls = dir.path().join("tls");
+    std::fs::create_dir(&tls).expect("tls dir");
+    for (from, to) in [("ca.pem", "ca.pem"), ("signer.pem", "server.pem"), ("signer.key", "server.key")] {
+        std::fs::copy(dir.path().join(from), tls.join(to)).expect("copy");
+    }
+    let cfg = write_config(dir.path(), "");
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    let files = exclave_keystore_remote::TlsFiles {
+        ca: dir.path().join("ca.pem"),
+        cert: dir.path().join("alice-1.pem"),
+        key: dir.path().join("alice-1.key"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let status = rt.block_on(async {
+        use exclave_protocol::ExclaveApiClient;
+        let client = rpc_client(&signer.rpc, &files);
+        client.status().await.expect("status")
+    });
+    assert_eq!(status.client, "alice-1");
+    assert_eq!(status.signer_id, "signer-a");
+    assert!(status.store_ready);
+}
+
+/// Two signer processes sharing one real 3-member etcd cluster: a claim made through one
+/// excludes the other, whose refusal names the winner; and a remote etcd endpoint is refused
+/// unless explicitly marked insecure.
+#[test]
+fn two_signers_on_one_etcd_cluster_exclude_each_other() {
+    let cluster = exclave_claims::etcd::local_cluster::LocalCluster::start(3);
+    let claims = etcd_claims(&cluster.endpoints(), 2000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signers = spawn_signers(dir.path(), &["signer-a", "signer-b"], &claims);
+    let alice = ed25519::Pair::from_string("//Alice", None).expect("dev").public();
+    let gran = KeyTypeId(*b"gran");
+    let (a, b) = (signers[0].keystore(), signers[1].keystore());
+    for round in 1..=20u64 {
+        let first = grandpa_payload(true, 1, 5, round, 9);
+        let sig = a.ed25519_sign(gran, &alice, &first).expect("signer-a signs").expect("signed");
+        // The identical request through the other signer is the same data: the same signature.
+        assert_eq!(b.ed25519_sign(gran, &alice, &first).expect("same data").expect("signed"), sig);
+        let err = b.ed25519_sign(gran, &alice, &grandpa_payload(true, 2, 5, round, 9)).expect_err("conflict");
+        assert!(err.to_string().contains("signer-a/dev-node"), "the refusal names the winner: {err}");
+    }
+
+    let cfg = TestConfig::new(dir.path(), "signer-c").claims(etcd_claims(&["http://10.9.9.9:2379".into()], 2000)).write();
+    let out = exclave().args(["serve", "--config"]).arg(&cfg).output().expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("insecure_plaintext_etcd"), "{out:?}");
+}
+
+/// `backend = "tikv"` is checked like etcd: PD endpoints off loopback need TLS or an explicit
+/// `insecure_plaintext_tikv`, and TLS files that do not exist are named.
+#[test]
+fn tikv_config_refuses_plaintext_off_loopback_and_missing_tls_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    let tikv = |endpoints: &[&str], tls: bool| {
+        let mut c = ClaimsConfig::new(Backend::Tikv);
+        c.endpoints = endpoints.iter().map(|e| (*e).to_string()).collect();
+        c.tls =
+            tls.then(|| StoreTls { ca: "/nonexistent/ca.pem".into(), cert: "/nonexistent/c.pem".into(), key: "/nonexistent/c.key".into() });
+        c
+    };
+    let cases = [
+        (tikv(&["10.9.9.9:2379"], false), "insecure_plaintext_tikv"),
+        (tikv(&[], false), "PD endpoints"),
+        (tikv(&["10.9.9.9:2379"], true), "claims.tls.ca"),
+    ];
+    for (claims, named) in cases {
+        let claims = TestConfig::new(dir.path(), "signer-t").claims(claims);
+        let cfg = claims.write();
+        let claims = claims.toml();
+        let out = exclave().args(["serve", "--config"]).arg(&cfg).output().expect("run");
+        assert_eq!(out.status.code(), Some(64), "{claims}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(named), "{claims}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

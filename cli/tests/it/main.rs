@@ -1,0 +1,20 @@
+//! The `exclave` program end to end: one integration-test binary (on two cores every test
+//! binary re-links the whole sp-* stack), a module per subject. `common` starts the real
+//! binary in dev mode, connects node-side clients and builds real duty payloads.
+
+mod common;
+
+mod ambiguity;
+mod audit;
+mod bad_input;
+mod chaos;
+mod cli;
+mod demo;
+mod e2e;
+mod failover;
+mod interchange;
+mod keystore_conformance;
+mod lease;
+mod race;
+mod shared_store;
+mod store_binding;

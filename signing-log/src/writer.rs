@@ -1,0 +1,250 @@
+//! The chain writer: encodes records as chained lines, writes checkpoints, rotates files.
+//! Synchronous and single-owner: the log's writer thread owns one (benchmarks use it directly).
+
+use crate::{
+    checkpoint::{AuditKey, CheckpointReason},
+    line::line_hash,
+    LogLine, LogOptions,
+};
+use exclave_durable::sync_dir;
+use std::{
+    fs::{File, OpenOptions},
+    io::{Read, Seek, SeekFrom, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+/// Where the chain stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tail {
+    /// The last sequence number used (0 for an empty chain).
+    pub seq: u64,
+    /// blake2_256 of the last line (32 zero bytes for an empty chain).
+    pub prev: [u8; 32],
+    /// Records (not checkpoints) in the chain so far.
+    pub records: u64,
+}
+
+/// Owns the active log file and the chain state.
+pub struct ChainWriter {
+    file: File,
+    path: PathBuf,
+    tail: Tail,
+    /// The first sequence number in the active file (names the file when it is rotated).
+    file_first_seq: u64,
+    file_bytes: u64,
+    unattested: u64,
+    last_checkpoint: Instant,
+    key: AuditKey,
+    options: LogOptions,
+}
+
+/// The name a rotated file gets: `<log>.<first seq, 20 digits>`.
+pub fn rotated_name(log: &Path, first_seq: u64) -> PathBuf {
+    let mut name = log.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{first_seq:020}"));
+    log.with_file_name(name)
+}
+
+/// Rotated files of `log`, oldest first.
+pub fn rotated_files(log: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let dir = log.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let stem = format!("{}.", log.file_name().unwrap_or_default().to_string_lossy());
+    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = name.strip_prefix(&stem)?;
+            (n.len() == 20).then(|| n.parse().ok()).flatten().map(|n: u64| (n, e.path()))
+        })
+        .collect();
+    out.sort();
+    Ok(out.into_iter().map(|(_, p)| p).collect())
+}
+
+impl ChainWriter {
+    /// Open (or create, 0600) the active file, continue the chain (from the newest rotated
+    /// file when the active one is empty) and write a `start` checkpoint.
+    pub fn open(path: &Path, key: AuditKey, options: LogOptions) -> std::io::Result<Self> {
+        let mut file = OpenOptions::new().create(true).read(true).append(true).mode(0o600).open(path)?;
+        let file_bytes = file.seek(SeekFrom::End(0))?;
+        let (tail, file_first_seq) = if file_bytes > 0 {
+            let tail = read_tail(&mut file)?;
+            (tail, first_seq(path)?.unwrap_or(tail.seq + 1))
+        } else {
+            let tail = match rotated_files(path)?.last() {
+                Some(prev) => read_tail(&mut OpenOptions::new().read(true).append(true).open(prev)?)?,
+                None => Tail { seq: 0, prev: [0; 32], records: 0 },
+            };
+            (tail, tail.seq + 1)
+        };
+        let mut w = Self {
+            file,
+            path: path.to_path_buf(),
+            tail,
+            file_first_seq,
+            file_bytes,
+            unattested: 0,
+            last_checkpoint: Instant::now(),
+            key,
+            options,
+        };
+        w.write_and_sync(CheckpointReason::Start, &[])?;
+        Ok(w)
+    }
+
+    /// The chain's tail.
+    pub fn tail(&self) -> Tail {
+        self.tail
+    }
+
+    /// Append records (one write, one fdatasync), then a checkpoint or a rotation when due.
+    /// Each record's `seq` and `prev` are set here; a line with a checkpoint is refused.
+    pub fn append(&mut self, records: &mut [&mut LogLine]) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(records.len() * 512);
+        for record in records.iter_mut() {
+            if record.checkpoint.is_some() {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a record cannot carry a checkpoint"));
+            }
+            self.tail.seq += 1;
+            record.seq = self.tail.seq;
+            record.prev = hex::encode(self.tail.prev);
+            self.push_line(&mut buf, &record.encode().map_err(std::io::Error::other)?);
+            self.tail.records += 1;
+            self.unattested += 1;
+        }
+        if self.unattested >= self.options.checkpoint_every {
+            self.encode_checkpoint(&mut buf, CheckpointReason::Periodic)?;
+        }
+        self.write_buf(&buf)?;
+        if self.file_bytes >= self.options.rotate_bytes {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    /// Write a checkpoint if records are unattested and `checkpoint_interval` has passed.
+    pub fn tick(&mut self) -> std::io::Result<()> {
+        if self.unattested > 0 && self.last_checkpoint.elapsed() >= self.options.checkpoint_interval {
+            self.write_and_sync(CheckpointReason::Periodic, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Write a `stop` checkpoint (clean shutdown).
+    pub fn seal(&mut self) -> std::io::Result<()> {
+        self.write_and_sync(CheckpointReason::Stop, &[])
+    }
+
+    fn write_and_sync(&mut self, reason: CheckpointReason, prefix: &[u8]) -> std::io::Result<()> {
+        let mut buf = prefix.to_vec();
+        self.encode_checkpoint(&mut buf, reason)?;
+        self.write_buf(&buf)
+    }
+
+    fn encode_checkpoint(&mut self, buf: &mut Vec<u8>, reason: CheckpointReason) -> std::io::Result<()> {
+        self.tail.seq += 1;
+        let cp = self.key.checkpoint(&self.options.signer_id, self.tail.seq, &self.tail.prev, crate::now_ms(), reason, self.tail.records);
+        let line = LogLine { seq: self.tail.seq, prev: hex::encode(self.tail.prev), checkpoint: Some(cp), ..LogLine::default() };
+        self.push_line(buf, &line.encode().map_err(std::io::Error::other)?);
+        self.unattested = 0;
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    fn push_line(&mut self, buf: &mut Vec<u8>, line: &[u8]) {
+        self.tail.prev = line_hash(line);
+        buf.extend_from_slice(line);
+        buf.push(b'\n');
+    }
+
+    fn write_buf(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let result = self.file.write_all(buf).and_then(|()| self.file.sync_data());
+        if let Err(e) = result {
+            // Part of the batch may be in the file: continue the chain from what is there.
+            self.tail = read_tail(&mut self.file)?;
+            self.file_bytes = self.file.seek(SeekFrom::End(0))?;
+            return Err(e);
+        }
+        self.file_bytes += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Close the active file with a `rotate` checkpoint, rename it to its rotated name and
+    /// start a new active file; the chain continues into it.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.write_and_sync(CheckpointReason::Rotate, &[])?;
+        let target = rotated_name(&self.path, self.file_first_seq);
+        std::fs::rename(&self.path, &target)?;
+        sync_dir(&self.path)?;
+        self.file = OpenOptions::new().create(true).read(true).append(true).mode(0o600).open(&self.path)?;
+        sync_dir(&self.path)?;
+        self.file_first_seq = self.tail.seq + 1;
+        self.file_bytes = 0;
+        tracing::info!(rotated = %target.display(), next_seq = self.file_first_seq, "signing log rotated");
+        Ok(())
+    }
+}
+
+fn first_seq(path: &Path) -> std::io::Result<Option<u64>> {
+    let mut first = Vec::new();
+    let mut f = File::open(path)?;
+    let mut chunk = [0u8; 4096];
+    while !first.contains(&b'\n') {
+        let n = f.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        first.extend_from_slice(&chunk[..n]);
+    }
+    let line = first.split(|b| *b == b'\n').next().unwrap_or_default();
+    Ok(serde_json::from_slice::<serde_json::Value>(line).ok().and_then(|v| v.get("seq")?.as_u64()))
+}
+
+/// Find the last line's sequence number and hash. A torn last line (no newline, left by a
+/// crash mid-write) is terminated so the next record starts on its own line; it stays in the
+/// chain as written, for the verifier to flag.
+fn read_tail(file: &mut File) -> std::io::Result<Tail> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(Tail { seq: 0, prev: [0; 32], records: 0 });
+    }
+    let mut buf = Vec::new();
+    let start = len.saturating_sub(1 << 20);
+    file.seek(SeekFrom::Start(start))?;
+    file.read_to_end(&mut buf)?;
+    if buf.last() != Some(&b'\n') {
+        file.write_all(b"\n")?;
+        file.sync_data()?;
+    } else {
+        buf.pop();
+    }
+    if start > 0 && !buf.windows(14).any(|w| w == b"\"checkpoint\":{") {
+        // No checkpoint in the last MiB: count the records of the whole file.
+        buf.clear();
+        file.seek(SeekFrom::Start(0))?;
+        file.read_to_end(&mut buf)?;
+        buf.pop();
+    }
+    let last = buf.rsplit(|b| *b == b'\n').next().unwrap_or_default();
+    // The sequence continues from the last line that parses (a torn line has none); the
+    // record count from the last checkpoint plus the records after it.
+    let mut seq = None;
+    let mut records_after = 0;
+    let mut records = None;
+    for line in buf.rsplit(|b| *b == b'\n') {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else { continue };
+        if seq.is_none() {
+            seq = v.get("seq").and_then(serde_json::Value::as_u64);
+        }
+        match v.get("checkpoint").and_then(|c| c.get("records")).and_then(serde_json::Value::as_u64) {
+            Some(n) => {
+                records = Some(n + records_after);
+                break;
+            }
+            None => records_after += 1,
+        }
+    }
+    Ok(Tail { seq: seq.unwrap_or(0), prev: line_hash(last), records: records.unwrap_or(records_after) })
+}
