@@ -10,4 +10,4 @@
 set -euo pipefail
 : "${TIKV_PD_ADDRS:?set TIKV_PD_ADDRS to the PD endpoints (comma-separated)}"
 cd "$(dirname "$0")/.."
-exec cargo nextest run -p exclave-claims --test tikv --run-ignored only --no-fail-fast -E 'test(/^real_cluster::/)'
+exec cargo nextest run -p exclave-claims --test it --run-ignored only --no-fail-fast -E 'test(/^tikv::real_cluster::/)'

@@ -335,7 +335,7 @@ impl Endpoint {
     }
 }
 
+/// Plain http only to a loopback address, decided by parsing the URL (not by its prefix).
 fn is_loopback_http(url: &str) -> bool {
-    let rest = url.strip_prefix("http://").unwrap_or("");
-    ["127.", "localhost:", "[::1]:"].iter().any(|p| rest.starts_with(p))
+    url.starts_with("http://") && exclave_policies::is_loopback_endpoint(url)
 }

@@ -27,6 +27,7 @@
 mod babe;
 mod beefy;
 mod classify;
+mod endpoint;
 mod error;
 mod grandpa;
 mod heartbeat;
@@ -37,6 +38,7 @@ mod verdict;
 pub use babe::{check_vrf_bounds, decode_seal_header, slot_at, vrf_sign_data, SealedSlot, SlotBounds, VrfContext};
 pub use beefy::decode_commitment;
 pub use classify::{classify, Classification, SignContext, SignRequest, UnclaimedKind};
+pub use endpoint::is_loopback_endpoint;
 pub use error::PolicyError;
 pub use grandpa::{decode_vote, GrandpaStage, GrandpaVote};
 pub use heartbeat::{decode_heartbeat, Heartbeat};

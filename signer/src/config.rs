@@ -1,7 +1,7 @@
 //! The signer's configuration file (`exclave.toml`): strict TOML, every key documented.
 //! `Serialize` too, so tools and tests write configs from the same types they are read into.
 
-use exclave_policies::ChainId;
+use exclave_policies::{is_loopback_endpoint, ChainId};
 use serde::{Deserialize, Serialize};
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -452,11 +452,6 @@ impl Config {
 /// Parse a `0x`-prefixed 32-byte genesis hash.
 pub fn parse_chain(s: &str) -> Result<[u8; 32], ConfigError> {
     s.parse::<ChainId>().map(|c| c.0).map_err(|e| ConfigError::Invalid(e.to_string()))
-}
-
-fn is_loopback_endpoint(endpoint: &str) -> bool {
-    let host = endpoint.trim_start_matches("http://").trim_start_matches("https://");
-    host.starts_with("127.") || host.starts_with("localhost:") || host.starts_with("[::1]:")
 }
 
 #[cfg(test)]

@@ -127,10 +127,13 @@ fn two_signers_on_one_etcd_cluster_exclude_each_other() {
         assert!(err.to_string().contains("signer-a/dev-node"), "the refusal names the winner: {err}");
     }
 
-    let cfg = TestConfig::new(dir.path(), "signer-c").claims(etcd_claims(&["http://10.9.9.9:2379".into()], 2000)).write();
-    let out = exclave().args(["serve", "--config"]).arg(&cfg).output().expect("run");
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("insecure_plaintext_etcd"), "{out:?}");
+    // Loopback is parsed, not prefixed: a host name starting with "127." is remote.
+    for remote in ["http://10.9.9.9:2379", "http://127.evil.example:2379"] {
+        let cfg = TestConfig::new(dir.path(), "signer-c").claims(etcd_claims(&[remote.into()], 2000)).write();
+        let out = exclave().args(["serve", "--config"]).arg(&cfg).output().expect("run");
+        assert_eq!(out.status.code(), Some(64), "{remote}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("insecure_plaintext_etcd"), "{remote}: {out:?}");
+    }
 }
 
 /// `backend = "tikv"` is checked like etcd: PD endpoints off loopback need TLS or an explicit

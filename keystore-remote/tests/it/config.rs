@@ -74,11 +74,10 @@ fn new_refuses_what_cannot_work() {
     assert_rows("config", &failures);
 }
 
-/// BUG (keystore-remote/src/client.rs, `is_loopback_http`): the loopback check is a string
-/// prefix, so a host name that merely starts with `127.` passes, and plain, unauthenticated
-/// http is allowed to whatever that name resolves to.
+/// Regression (found by this suite): the loopback check was a string prefix, so a host name that
+/// merely starts with `127.` passed and plain, unauthenticated http was allowed to whatever that
+/// name resolves to. Loopback is now decided by parsing (`exclave_policies::is_loopback_endpoint`).
 #[test]
-#[ignore = "BUG: is_loopback_http accepts any host starting with \"127.\" (client.rs); fails until fixed"]
 fn plain_http_to_a_host_name_starting_with_127_is_refused() {
     let got = outcome(KeystoreBuilder::new().url("http://127.0.0.1.attacker.example:9955"));
     assert!(

@@ -3,10 +3,8 @@
 //! through `classify` and `decode_vote`; malformed payloads (short, trailing, bad tag, u64
 //! block numbers) and wrong request shapes are refused; a pinned, hand-laid-out vector.
 
-mod common;
-
+use crate::common::{check_refusals, fixture_hex, OwnedRequest};
 use codec::Encode;
-use common::{check_refusals, fixture_hex, OwnedRequest};
 use exclave_policies::{classify, decode_vote, Classification, Crypto, Duty, GrandpaStage, GrandpaVote, KeyType, PolicyError, SignContext};
 use finality_grandpa::{Message, Precommit, Prevote, PrimaryPropose};
 use sp_consensus_grandpa::localized_payload;

@@ -7,10 +7,8 @@
 //! two headers sealed for one slot, one header sealed twice (sr25519 is randomised), two votes in
 //! one round, and the same request stream signed without the policy.
 
-mod common;
-
+use crate::common::{babe_item, header_with, Header, OwnedRequest, XorShift, CHAIN};
 use codec::{Decode, Encode};
-use common::{babe_item, header_with, Header, OwnedRequest, XorShift, CHAIN};
 use exclave_policies::{classify, payload_hash, verdict, ClaimKey, ClaimRecord, Classification, Crypto, KeyType, Verdict};
 use sp_consensus_babe::{
     digests::{CompatibleDigestItem, PreDigest, PrimaryPreDigest, SecondaryPlainPreDigest, SecondaryVRFPreDigest},

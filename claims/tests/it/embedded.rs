@@ -73,7 +73,7 @@ async fn crash_child() {
 async fn abort_after_claims_keeps_them() {
     let h = Embedded::new();
     let out = Command::new(std::env::current_exe().expect("exe"))
-        .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "embedded::crash_child", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, &h.path)
         .output()
         .expect("spawn child");

@@ -4,10 +4,8 @@
 //! the claim/watermark key encodings (distinct per duty, public, chain; big-endian ordering;
 //! the BABE authority index is not part of the key).
 
-mod common;
-
+use crate::common::{check_refusals, variant, OwnedRequest, CHAIN};
 use codec::Encode;
-use common::{check_refusals, variant, OwnedRequest, CHAIN};
 use exclave_policies::{
     classify, decode_commitment, decode_heartbeat, ChainId, ClaimKey, Classification, Crypto, Duty, DutyKind, GrandpaStage, Heartbeat,
     KeyType, PolicyError, SignContext, UnclaimedKind, CLAIM_PREFIX, WATERMARK_PREFIX,

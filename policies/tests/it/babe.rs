@@ -3,12 +3,10 @@
 //! for every accepted pre-digest kind and every refusal; pinned header vectors; and the slot
 //! bounds (`check_vrf_bounds`, `slot_at`).
 
-mod common;
-
-use codec::Encode;
-use common::{
+use crate::common::{
     babe_item, fixture_hex, header_with, pre_header, primary, secondary_plain, secondary_vrf, variant, vrf_pair, Header, OwnedRequest,
 };
+use codec::Encode;
 use exclave_policies::{
     check_vrf_bounds, classify, decode_seal_header, slot_at, Classification, Crypto, Duty, KeyType, PolicyError, Refusal, SealedSlot,
     SignContext, SlotBounds,
