@@ -146,7 +146,10 @@ impl Clients {
         let deadline = Instant::now() + self.timeout * self.endpoints.len() as u32;
         self.ensure_agreement().await?;
         let mut misses = Vec::new();
-        let mut last_answer = None;
+        // "Unknown key" ends the call only if no signer said "store unavailable": a signer whose
+        // store was down may hold the key, and the caller must see a transient failure (a GRANDPA
+        // vote is then retried), whichever order the answers came in.
+        let (mut unknown_key, mut store_down) = (None, false);
         for i in self.order() {
             let ep = &self.endpoints[i];
             let left = deadline.saturating_duration_since(Instant::now());
@@ -177,7 +180,10 @@ impl Clients {
                     if matches!(e.kind, ErrorKind::StoreUnavailable | ErrorKind::UnknownKey) && self.endpoints.len() > 1 =>
                 {
                     misses.push(format!("{}: {e}", ep.url));
-                    last_answer = Some(RemoteError::Signer(e));
+                    store_down |= e.kind == ErrorKind::StoreUnavailable;
+                    if e.kind == ErrorKind::UnknownKey {
+                        unknown_key = Some(RemoteError::Signer(e));
+                    }
                 }
                 Ok(Err(Miss::Answer(e))) => {
                     ep.succeeded();
@@ -193,8 +199,8 @@ impl Clients {
                 }
             }
         }
-        Err(match last_answer {
-            Some(answer) if misses.len() == 1 || matches!(&answer, RemoteError::Signer(e) if e.kind == ErrorKind::UnknownKey) => answer,
+        Err(match unknown_key {
+            Some(answer) if !store_down => answer,
             _ => RemoteError::Unreachable(misses.join("; ")),
         })
     }
