@@ -146,10 +146,11 @@ impl Clients {
         let deadline = Instant::now() + self.timeout * self.endpoints.len() as u32;
         self.ensure_agreement().await?;
         let mut misses = Vec::new();
-        // "Unknown key" ends the call only if no signer said "store unavailable": a signer whose
-        // store was down may hold the key, and the caller must see a transient failure (a GRANDPA
-        // vote is then retried), whichever order the answers came in.
-        let (mut unknown_key, mut store_down) = (None, false);
+        // "Unknown key" ends the call only if every signer said so: one that did not answer, was
+        // on another store or whose store was down may hold the key, and the caller must see a
+        // transient failure (a GRANDPA vote is then retried), whichever order the answers came in.
+        let mut unknown_key = None;
+        let mut unknown_answers = 0;
         for i in self.order() {
             let ep = &self.endpoints[i];
             let left = deadline.saturating_duration_since(Instant::now());
@@ -180,8 +181,8 @@ impl Clients {
                     if matches!(e.kind, ErrorKind::StoreUnavailable | ErrorKind::UnknownKey) && self.endpoints.len() > 1 =>
                 {
                     misses.push(format!("{}: {e}", ep.url));
-                    store_down |= e.kind == ErrorKind::StoreUnavailable;
                     if e.kind == ErrorKind::UnknownKey {
+                        unknown_answers += 1;
                         unknown_key = Some(RemoteError::Signer(e));
                     }
                 }
@@ -200,7 +201,7 @@ impl Clients {
             }
         }
         Err(match unknown_key {
-            Some(answer) if !store_down => answer,
+            Some(answer) if unknown_answers == self.endpoints.len() => answer,
             _ => RemoteError::Unreachable(misses.join("; ")),
         })
     }

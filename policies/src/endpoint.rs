@@ -7,7 +7,13 @@ use std::net::{IpAddr, SocketAddr};
 /// `endpoint` is `[scheme://]host[:port][/path]` and its host is a loopback IP address
 /// (`127.0.0.0/8`, `::1`) or exactly `localhost`. Anything that does not parse is not loopback.
 pub fn is_loopback_endpoint(endpoint: &str) -> bool {
-    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let rest = match endpoint.split_once("://") {
+        // Only a real scheme may come before "://": `evil.example:2379/://127.0.0.1` has none,
+        // and a client that adds `http://` to it connects to evil.example.
+        Some((scheme, r)) if is_scheme(scheme) => r,
+        Some(_) => return false,
+        None => endpoint,
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
         return false;
@@ -28,6 +34,12 @@ pub fn is_loopback_endpoint(endpoint: &str) -> bool {
         },
     };
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// RFC 3986: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 fn is_port(p: &str) -> bool {
@@ -58,6 +70,9 @@ mod tests {
             ("http://[::2]:9955", false),
             ("http://127.0.0.1:99999", false),
             ("http://[::1", false),
+            ("evil.example:2379/://127.0.0.1", false),
+            ("evil.example:2379/x://127.0.0.1:2379", false),
+            ("://127.0.0.1:2379", false),
             ("", false),
         ];
         for (endpoint, loopback) in cases {

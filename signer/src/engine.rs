@@ -207,6 +207,10 @@ impl Engine {
             // Our own record came back: the store applied our write and lost its reply.
             Ok(ClaimOutcome::Existing(rec)) if rec == record => None,
             Ok(ClaimOutcome::Existing(rec)) => Some(rec),
+            // Nothing was written: not ambiguous, and nothing is signed.
+            Err(source @ exclave_claims::StoreError::Encode { .. }) => {
+                return Err(EngineError::Store { what: "encoding the claim", source })
+            }
             Err(e) => self.reread_after_ambiguity(&key, &record, e).await?,
         };
         match existing {

@@ -100,13 +100,37 @@ impl ChainWriter {
     }
 
     /// Append records (one write, one fdatasync), then a checkpoint or a rotation when due.
-    /// Each record's `seq` and `prev` are set here; a line with a checkpoint is refused.
+    /// Each record's `seq` and `prev` are set here; a line with a checkpoint or without a
+    /// decision is refused, and the chain is then left as it was.
     pub fn append(&mut self, records: &mut [&mut LogLine]) -> std::io::Result<()> {
+        // Every record is checked, and every line encoded, before the chain state moves: a refused
+        // batch leaves the tail as it was, so the next append still links to the file.
+        if let Some(bad) = records.iter().find(|r| r.checkpoint.is_some() || r.decision.is_none()) {
+            let why = if bad.checkpoint.is_some() { "a record cannot carry a checkpoint" } else { "a record needs a decision" };
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+        }
+        let (tail, unattested) = (self.tail, self.unattested);
+        match self.encode_records(records) {
+            Ok(mut buf) => {
+                if self.unattested >= self.options.checkpoint_every {
+                    self.encode_checkpoint(&mut buf, CheckpointReason::Periodic)?;
+                }
+                self.write_buf(&buf)?;
+            }
+            Err(e) => {
+                (self.tail, self.unattested) = (tail, unattested);
+                return Err(e);
+            }
+        }
+        if self.file_bytes >= self.options.rotate_bytes {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    fn encode_records(&mut self, records: &mut [&mut LogLine]) -> std::io::Result<Vec<u8>> {
         let mut buf = Vec::with_capacity(records.len() * 512);
         for record in records.iter_mut() {
-            if record.checkpoint.is_some() {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a record cannot carry a checkpoint"));
-            }
             self.tail.seq += 1;
             record.seq = self.tail.seq;
             record.prev = hex::encode(self.tail.prev);
@@ -114,14 +138,7 @@ impl ChainWriter {
             self.tail.records += 1;
             self.unattested += 1;
         }
-        if self.unattested >= self.options.checkpoint_every {
-            self.encode_checkpoint(&mut buf, CheckpointReason::Periodic)?;
-        }
-        self.write_buf(&buf)?;
-        if self.file_bytes >= self.options.rotate_bytes {
-            self.rotate()?;
-        }
-        Ok(())
+        Ok(buf)
     }
 
     /// Write a checkpoint if records are unattested and `checkpoint_interval` has passed.
@@ -247,4 +264,40 @@ fn read_tail(file: &mut File) -> std::io::Result<Tail> {
         }
     }
     Ok(Tail { seq: seq.unwrap_or(0), prev: line_hash(last), records: records.unwrap_or(records_after) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Decision, LogLine};
+
+    fn record() -> LogLine {
+        LogLine { time_ms: 1, signer: "s".into(), method: "sign".into(), decision: Some(Decision::Signed), ..LogLine::default() }
+    }
+
+    #[test]
+    fn a_refused_batch_leaves_the_chain_as_it_was() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("signing.log");
+        let (key, _) = AuditKey::load_or_create(&path).expect("key");
+        let mut w = ChainWriter::open(&path, key, LogOptions::new("s")).expect("open");
+        w.append(&mut [&mut record()]).expect("append");
+        let before = w.tail();
+        let (mut good, mut undecided) = (record(), LogLine { decision: None, ..record() });
+        let err = w.append(&mut [&mut good, &mut undecided]).expect_err("a record without a decision");
+        assert!(err.to_string().contains("needs a decision"), "{err}");
+        let mut checkpointed = LogLine { checkpoint: Some(w.key.checkpoint("s", 1, &[0; 32], 1, CheckpointReason::Start, 0)), ..record() };
+        assert!(w.append(&mut [&mut checkpointed]).is_err(), "a record cannot carry a checkpoint");
+        assert_eq!(w.tail(), before, "nothing of a refused batch moves the chain");
+        w.append(&mut [&mut record()]).expect("append after the refusal");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        for pair in lines.windows(2) {
+            let next = LogLine::parse(pair[1].as_bytes()).expect("line");
+            let prev = LogLine::parse(pair[0].as_bytes()).expect("line");
+            assert_eq!(next.seq, prev.seq + 1, "gap-free");
+            assert_eq!(next.prev, hex::encode(line_hash(pair[0].as_bytes())), "linked");
+        }
+        assert_eq!(lines.len(), 3, "start checkpoint and two records: {text}");
+    }
 }

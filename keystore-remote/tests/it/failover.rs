@@ -302,6 +302,12 @@ fn store_unavailable_and_unknown_key_move_to_the_next_signer() {
                 .pin("S")
                 .call(Want::Unavailable)
                 .signs(&["a.sign", "b.sign"]),
+            Case::new("1003, then a signer that never answers: unavailable (it may hold the key)")
+                .fake("a", "S", [Reply::code(1003)])
+                .silent()
+                .pin("S")
+                .call(Want::Unavailable)
+                .signs(&["a.sign"]),
             Case::new("one signer, 1004: unavailable, not re-sent")
                 .fake("a", "S", [Reply::code(1004)])
                 .call(Want::Unavailable)
