@@ -206,14 +206,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if dev {
         print_dev_banner(&opts, &d);
     }
-    tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
-    tracing::info!("shutting down");
+    let signal = stop_signal().await?;
+    tracing::info!(signal, "shutting down");
     d.stop();
     // A clean stop ends the log with a signed checkpoint, so a cut-off tail is detectable.
     if let Err(e) = d.engine.seal_log().await {
         tracing::error!(error = %e, "could not write the closing checkpoint");
     }
     Ok(())
+}
+
+/// Wait for SIGINT (ctrl-c) or SIGTERM (what systemd, `docker stop` and Kubernetes send): both
+/// end in the same clean stop with the signing log's closing checkpoint.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT").context("waiting for ctrl-c"),
+        _ = term.recv() => Ok("SIGTERM"),
+    }
 }
 
 fn print_dev_banner(opts: &DaemonOptions, d: &daemon::Daemon) {

@@ -163,3 +163,21 @@ fn tikv_config_refuses_plaintext_off_loopback_and_missing_tls_files() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(named), "{claims}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// SIGTERM (what systemd, `docker stop` and Kubernetes send) stops the signer as ctrl-c does:
+/// exit 0, and the signing log ends with the signed `stop` checkpoint.
+#[test]
+fn sigterm_stops_cleanly_with_the_closing_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut signer = Signer::start(dir.path(), 0);
+    let alice = ed25519::Pair::from_string("//Alice", None).expect("dev").public();
+    let ks = signer.keystore();
+    ks.ed25519_sign(KeyTypeId(*b"gran"), &alice, &grandpa_payload(true, 1, 5, 1, 9)).expect("signs").expect("signed");
+    let pid = signer.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let status = signer.child.wait().expect("wait");
+    assert!(status.success(), "SIGTERM must end in a clean exit: {status:?}");
+    let log = std::fs::read_to_string(dir.path().join("signing.log")).expect("log");
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().expect("a line")).expect("json");
+    assert_eq!(last["checkpoint"]["reason"], "stop", "the log ends with the closing checkpoint: {log}");
+}
