@@ -298,14 +298,14 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         lease: opts.lease.clone(),
         store_deadline: opts.store_deadline,
     };
-    let engine = Arc::new(Engine::new(settings, chain, keystore, keys, store, log, metrics));
+    let engine = Arc::new(Engine::new(settings, chain, keystore, keys, store, log, metrics.clone()));
     let transport = match &opts.transport {
         TransportOptions::Tls { cert, key, client_ca } => Transport::Tls(crate::tls::server_config(cert, key, client_ca)?),
         TransportOptions::InsecurePlaintext => Transport::InsecurePlaintext,
     };
     let listener = bind(opts.listen).await?;
     let rpc_addr = listener.local_addr().map_err(|source| DaemonError::Bind { addr: opts.listen, source })?;
-    let server = server::start(listener, transport, Rpc::new(engine.clone()), opts.max_request_bytes);
+    let server = server::start(listener, transport, Rpc::new(engine.clone(), metrics), opts.max_request_bytes);
     let metrics_addr = match opts.metrics {
         Some(addr) => {
             let l = bind(addr).await?;

@@ -21,6 +21,13 @@ pub struct RequestLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of `exclave_rpc_calls_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabel {
+    /// RPC method, without the `exclave_` prefix.
+    pub method: &'static str,
+}
+
 /// Labels of `exclave_lease_holder`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LeaseHolderLabels {
@@ -51,6 +58,9 @@ pub struct ValidatorLabel {
 pub struct Metrics {
     /// Requests by method, key type, duty and outcome.
     pub requests: Family<RequestLabels, Counter>,
+    /// Every JSON-RPC call received from an authenticated client, by method (the round trips a
+    /// node's keystore makes).
+    pub rpc_calls: Family<MethodLabel, Counter>,
     /// Time for the claim store to answer a claim, seconds.
     pub claim_seconds: Histogram,
     /// Time from request to reply for signing methods, seconds.
@@ -81,6 +91,7 @@ impl Metrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self {
             requests: Family::default(),
+            rpc_calls: Family::default(),
             claim_seconds: Histogram::new(latency_buckets()),
             sign_seconds: Histogram::new(latency_buckets()),
             store_ambiguous: Counter::default(),
@@ -93,6 +104,7 @@ impl Metrics {
         };
         let r = registry.sub_registry_with_prefix("exclave");
         r.register("requests", "Signer requests by method, key type, duty and outcome", m.requests.clone());
+        r.register("rpc_calls", "JSON-RPC calls received, by method", m.rpc_calls.clone());
         r.register("claim_seconds", "Claim-store latency of one claim", m.claim_seconds.clone());
         r.register("sign_seconds", "Latency of signing requests, request to reply", m.sign_seconds.clone());
         r.register("store_ambiguous", "Claims whose store answer was an error or deadline", m.store_ambiguous.clone());

@@ -1,6 +1,9 @@
 //! The JSON-RPC methods: a thin layer from `exclave-protocol`'s trait to the engine.
 
-use crate::engine::{Engine, EngineError};
+use crate::{
+    engine::{Engine, EngineError},
+    metrics::{MethodLabel, Metrics},
+};
 use exclave_protocol::{
     Bytes, ErrorKind, ExclaveApiServer, ExclaveError, LeaseState, SignRequest, SignResponse, StatusResponse, VersionResponse, VrfRequest,
     VrfSignResponse, WireCrypto, WireKeyType, PROTOCOL_VERSION,
@@ -35,12 +38,20 @@ impl From<EngineError> for ErrorObjectOwned {
 /// The RPC handler.
 pub struct Rpc {
     engine: Arc<Engine>,
+    metrics: Metrics,
 }
 
 impl Rpc {
-    /// Wrap an engine.
-    pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine }
+    /// Wrap an engine; every call is counted in `metrics` (`exclave_rpc_calls_total`).
+    pub fn new(engine: Arc<Engine>, metrics: Metrics) -> Self {
+        Self { engine, metrics }
+    }
+
+    /// The authenticated client of a call to `method`, counted.
+    fn client<'e>(&self, ext: &'e Extensions, method: &'static str) -> Result<&'e str, ExclaveError> {
+        let client = client(ext)?;
+        self.metrics.rpc_calls.get_or_create(&MethodLabel { method }).inc();
+        Ok(client)
     }
 }
 
@@ -57,44 +68,44 @@ impl ExclaveApiServer for Rpc {
     }
 
     async fn status(&self, ext: &Extensions) -> RpcResult<StatusResponse> {
-        Ok(self.engine.status(client(ext)?).await)
+        Ok(self.engine.status(self.client(ext, "status")?).await)
     }
 
     async fn public_keys(&self, ext: &Extensions, key_type: WireKeyType, crypto: WireCrypto) -> RpcResult<Vec<Bytes>> {
-        client(ext)?;
+        self.client(ext, "publicKeys")?;
         Ok(self.engine.public_keys(key_type, crypto))
     }
 
     async fn keys(&self, ext: &Extensions, key_type: WireKeyType) -> RpcResult<Vec<Bytes>> {
-        client(ext)?;
+        self.client(ext, "keys")?;
         Ok(self.engine.keys(key_type))
     }
 
     async fn has_keys(&self, ext: &Extensions, keys: Vec<(Bytes, WireKeyType)>) -> RpcResult<bool> {
-        Ok(self.engine.has_keys(client(ext)?, &keys).await)
+        Ok(self.engine.has_keys(self.client(ext, "hasKeys")?, &keys).await)
     }
 
     async fn generate_key(&self, ext: &Extensions, key_type: WireKeyType, crypto: WireCrypto, seed: Option<String>) -> RpcResult<Bytes> {
-        Ok(self.engine.generate_key(client(ext)?, key_type, crypto, seed).await?)
+        Ok(self.engine.generate_key(self.client(ext, "generateKey")?, key_type, crypto, seed).await?)
     }
 
     async fn insert_key(&self, ext: &Extensions, key_type: WireKeyType, suri: String, public: Bytes) -> RpcResult<()> {
-        Ok(self.engine.insert_key(client(ext)?, key_type, suri, public).await?)
+        Ok(self.engine.insert_key(self.client(ext, "insertKey")?, key_type, suri, public).await?)
     }
 
     async fn sign(&self, ext: &Extensions, request: SignRequest) -> RpcResult<SignResponse> {
-        Ok(self.engine.sign(client(ext)?, request).await?)
+        Ok(self.engine.sign(self.client(ext, "sign")?, request).await?)
     }
 
     async fn vrf_sign(&self, ext: &Extensions, request: VrfRequest) -> RpcResult<VrfSignResponse> {
-        Ok(self.engine.vrf_sign(client(ext)?, request).await?)
+        Ok(self.engine.vrf_sign(self.client(ext, "vrfSign")?, request).await?)
     }
 
     async fn vrf_pre_output(&self, ext: &Extensions, request: VrfRequest) -> RpcResult<Bytes> {
-        Ok(self.engine.vrf_pre_output(client(ext)?, request).await?)
+        Ok(self.engine.vrf_pre_output(self.client(ext, "vrfPreOutput")?, request).await?)
     }
 
     async fn lease(&self, ext: &Extensions, keys: Vec<(Bytes, WireKeyType)>) -> RpcResult<Vec<LeaseState>> {
-        Ok(self.engine.lease(client(ext)?, &keys).await?)
+        Ok(self.engine.lease(self.client(ext, "lease")?, &keys).await?)
     }
 }

@@ -121,6 +121,16 @@ fn a_signer_re_pointed_at_another_store_refuses_the_bound_request_and_the_client
     // in the request can stop signer-a (this set-up takes a few seconds at most).
     let created = Instant::now();
     assert!(vote_with(&ks, 1, 1).is_some(), "signed through signer-a on the shared store");
+    // The vote made the client's lease keep-alive start: its first `exclave_lease` call comes
+    // within 100 ms, the next 5 s later. Had that first call met signer-a down, the client would
+    // rest signer-a and check its store id again before using it, and the request's own check
+    // (under test here) would never be reached: wait for it before the kill.
+    let waited = Instant::now();
+    while signers[0].rpc_calls("lease") == 0 {
+        assert!(waited.elapsed() < Duration::from_secs(5), "the client's lease keep-alive never called signer-a");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let lease_called = Instant::now();
     // signer-a comes back on the same port with a store of its own, before the client's next
     // store-id check (every 10 s): only the id in the request stops it.
     let port = signers[0].port();
@@ -129,6 +139,8 @@ fn a_signer_re_pointed_at_another_store_refuses_the_bound_request_and_the_client
     signers[0] = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
     let setup = created.elapsed();
     assert!(setup < Duration::from_secs(9), "the re-pointed signer took {setup:?} to start: the client's 10 s store-id re-check may come first, so this run cannot show the request's own check");
+    let since_lease = lease_called.elapsed();
+    assert!(since_lease < Duration::from_millis(4500), "the re-pointed signer took {since_lease:?} to start: the keep-alive's next lease call (5 s) may have found signer-a down, so this run cannot show the request's own check");
     let second = vote_with(&ks, 1, 2);
     assert_eq!(second, None, "a different round-1 vote is refused by signer-b's claim, never signed by signer-a");
     let a_log = log_of(dir.path(), "signer-a");

@@ -75,6 +75,15 @@ impl Signer {
         self.rpc.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
     }
 
+    /// How many JSON-RPC calls of `method` (`hasKeys`, `sign`, …) this signer has received, from
+    /// its `exclave_rpc_calls_total` metric.
+    pub fn rpc_calls(&self, method: &str) -> u64 {
+        let (status, body) = http_get(&format!("http://{}/metrics", self.metrics));
+        assert_eq!(status, 200, "metrics: {body}");
+        let series = format!("exclave_rpc_calls_total{{method=\"{method}\"}} ");
+        body.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(0, |v| v.trim().parse().expect("a counter value"))
+    }
+
     /// SIGKILL the process and wait for it.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
