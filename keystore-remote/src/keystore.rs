@@ -4,6 +4,7 @@ use crate::{
     cache::Bounded,
     client::{Clients, RemoteKeystoreConfig},
     error::RemoteError,
+    held::{Held, HeldKeys},
 };
 use exclave_policies::{vrf_sign_data, VrfContext};
 use exclave_protocol::{Bytes, ErrorKind, ExclaveApiClient, LeaseState, SignContext, SignRequest, VrfRequest, WireCrypto, WireKeyType};
@@ -25,8 +26,6 @@ pub type VrfResolver = Arc<dyn Fn(&VrfInput) -> Option<VrfContext> + Send + Sync
 
 /// How many pre-seal headers, commitments and VRF candidates are remembered.
 const CONTEXT_CAPACITY: usize = 4096;
-/// How long the list of keys the signer holds is trusted before it is fetched again.
-const HELD_KEYS_TTL: Duration = Duration::from_secs(30);
 
 /// A keystore whose keys live in Exclave signers.
 pub struct RemoteKeystore {
@@ -37,13 +36,10 @@ pub struct RemoteKeystore {
     commitments: Mutex<Bounded<[u8; 32], Vec<u8>>>,
     vrf: Mutex<Bounded<[u8; 32], VrfContext>>,
     resolver: RwLock<Option<VrfResolver>>,
-    held: Mutex<HeldKeys>,
+    held: HeldKeys,
     lease: Arc<Mutex<Vec<LeaseState>>>,
     interest: crate::lease::Interest,
 }
-
-/// Per key type: when the signer's key list was fetched, and the public keys it held.
-type HeldKeys = std::collections::HashMap<KeyTypeId, (std::time::Instant, Vec<Vec<u8>>)>;
 
 /// A fingerprint of a VRF input's transcript: a challenge drawn from a clone of it.
 pub fn vrf_fingerprint(input: &VrfInput) -> [u8; 32] {
@@ -109,7 +105,7 @@ impl RemoteKeystore {
             commitments: Mutex::new(Bounded::new(CONTEXT_CAPACITY)),
             vrf: Mutex::new(Bounded::new(CONTEXT_CAPACITY)),
             resolver: RwLock::new(None),
-            held: Mutex::new(Default::default()),
+            held: HeldKeys::default(),
             lease,
             interest,
         })
@@ -149,37 +145,26 @@ impl RemoteKeystore {
         *self.resolver.write() = Some(resolver);
     }
 
-    /// Whether the signer holds `public` under `kt`, from a list cached for [`HELD_KEYS_TTL`].
-    /// BABE asks for a VRF signature once per authority of the epoch in every slot; keys the
-    /// signer does not hold are answered here, without a round trip. If the list cannot be
-    /// fetched the answer is `true`, and the signer decides.
-    fn holds(&self, kt: KeyTypeId, public: &[u8]) -> bool {
-        if let Some((at, keys)) = self.held.lock().get(&kt) {
-            if at.elapsed() < HELD_KEYS_TTL {
-                return keys.iter().any(|k| k == public);
-            }
-        }
-        match self.rpc(move |c| async move { c.keys(key_type(kt)).await }) {
-            Ok(keys) => {
-                let keys: Vec<Vec<u8>> = keys.into_iter().map(|b| b.0).collect();
-                let held = keys.iter().any(|k| k == public);
-                self.held.lock().insert(kt, (std::time::Instant::now(), keys));
-                held
-            }
-            Err(_) => true,
-        }
+    /// Whether the signers hold `public` under `kt`, from their key list cached on the node
+    /// (`crate::held`): keys they do not hold are answered here, without a round trip, so
+    /// BABE's VRF per authority and GRANDPA's and BEEFY's `has_keys` per voter cost round trips
+    /// only for held keys. `Unknown` (the list could not be fetched) counts as not held.
+    fn holds(&self, kt: KeyTypeId, public: &[u8]) -> Held {
+        self.held.lookup(kt, public, || {
+            self.rpc(move |c| async move { c.keys(key_type(kt)).await }).map(|keys| keys.into_iter().map(|b| b.0).collect())
+        })
     }
 
     /// Remember that the node asked about a BABE or GRANDPA key the signers hold (for the lease
     /// keep-alive).
     fn note_interest(&self, kt: KeyTypeId, public: &[u8]) {
-        if crate::lease::gated(kt.0) && self.holds(kt, public) {
+        if crate::lease::gated(kt.0) && self.holds(kt, public) == Held::Yes {
             crate::lease::note_interest(&self.interest, kt.0, public);
         }
     }
 
     fn forget_held(&self, kt: KeyTypeId) {
-        self.held.lock().remove(&kt);
+        self.held.forget(kt);
     }
 
     fn resolve_vrf(&self, input: &VrfInput) -> Option<VrfContext> {
@@ -287,7 +272,7 @@ impl RemoteKeystore {
     }
 
     fn vrf_request(&self, kt: KeyTypeId, public: &sr25519::Public, input: &VrfInput) -> Option<VrfRequest> {
-        if !self.holds(kt, &public.0) {
+        if self.holds(kt, &public.0) != Held::Yes {
             return None;
         }
         self.note_interest(kt, &public.0);
@@ -424,7 +409,18 @@ impl Keystore for RemoteKeystore {
             .map_err(RemoteError::into_keystore_error)
     }
 
+    /// `true` only if the signers hold every key and the signer says so (for BABE and GRANDPA
+    /// keys: this node is its validator's active node). A key missing from the signers' key list
+    /// is answered `false` here, without a round trip (GRANDPA and BEEFY ask once per voter); so
+    /// is every key while that list cannot be fetched.
     fn has_keys(&self, public_keys: &[(Vec<u8>, KeyTypeId)]) -> bool {
+        if let Some((public, kt)) = public_keys.iter().find(|(public, kt)| self.holds(*kt, public) != Held::Yes) {
+            tracing::trace!(key_type = ?kt, public = %hex::encode(public), "has_keys: not held by the signers");
+            return false;
+        }
+        if public_keys.is_empty() {
+            return true;
+        }
         for (public, kt) in public_keys {
             self.note_interest(*kt, public);
         }

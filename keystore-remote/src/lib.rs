@@ -22,6 +22,7 @@
 mod cache;
 mod client;
 mod error;
+mod held;
 mod keystore;
 mod lease;
 

@@ -11,6 +11,7 @@
 //! Not a node: no networking, no block import, no fork choice. What it reproduces is what the
 //! keystore sees from one: which keys are asked for, when, with which pre-images.
 
+pub mod authorities;
 pub mod demo;
 pub mod judge;
 pub mod node;

@@ -6,6 +6,7 @@ mod common;
 
 mod ambiguity;
 mod audit;
+mod authorities;
 mod bad_input;
 mod chaos;
 mod cli;

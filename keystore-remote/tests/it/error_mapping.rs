@@ -454,8 +454,8 @@ fn vrf_without_key_or_context_is_not_requested() {
     assert_rows("VRF precondition", &failures);
 }
 
-/// `has_keys` answers `false` when the call fails, whatever the error, and the signer's answer
-/// when it succeeds.
+/// For keys the signer lists, `has_keys` answers `false` when the call fails, whatever the
+/// error, and the signer's answer when it succeeds.
 #[test]
 fn has_keys_is_false_on_every_error() {
     let mut rows: Vec<(String, Reply, bool, bool)> = vec![
@@ -468,7 +468,7 @@ fn has_keys_is_false_on_every_error() {
     let mut failures = Vec::new();
     for (name, reply, answer, want) in rows {
         net.clear_journal();
-        let fake = net.signer("s").script([reply]).has_keys(answer).start();
+        let fake = net.signer("s").holds(&sr_public().0).holds(&ed_public().0).script([reply]).has_keys(answer).start();
         let ks = KeystoreBuilder::new().url(&fake.url).timeout(Duration::from_millis(300)).build();
         let got = ks.has_keys(&[(sr_public().0.to_vec(), BABE), (ed_public().0.to_vec(), GRAN)]);
         let asked = net.trace(&["hasKeys"]).len();

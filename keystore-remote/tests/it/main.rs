@@ -6,12 +6,14 @@
 //! - `grandpa`: GRANDPA votes are retried identically while no signer could sign.
 //! - `failover`: which signer `Clients::call` tries, in which order, and when it moves on.
 //! - `config`: what `RemoteKeystore::new` refuses.
+//! - `held_keys`: `has_keys` over 1,000 voters asks the signer only about keys it lists.
 
 mod config;
 mod error_mapping;
 mod failover;
 mod fake_signer;
 mod grandpa;
+mod held_keys;
 
 use exclave_protocol::WireCrypto;
 use fake_signer::signature_of;
