@@ -7,6 +7,10 @@
 //!   [`RemoteKeystoreParams::build`], which gives the `RemoteKeystore` to pass as the
 //!   `KeystorePtr` to BABE, GRANDPA, BEEFY, authority discovery, the offchain workers and the
 //!   `author_*` RPCs in place of `keystore_container.keystore()`.
+//! - [`RoutingKeystore`] ([`RemoteKeystoreParams::keystore`]): for Polkadot and Kusama, keeps
+//!   the key types named by `--remote-keystore-local-types` (default `para`, `asgn`) in the
+//!   node's own `LocalKeystore`, where approval voting and disputes read them, and sends every
+//!   other key type to the signers.
 //! - [`SealContextEnvironment`]: wraps the block proposer factory handed to BABE so that every
 //!   proposed pre-seal header is noted in the keystore; the BABE seal request then carries it.
 //! - [`EpochVrfCandidates`]: resolves BABE's opaque VRF transcripts into the
@@ -18,8 +22,10 @@
 
 mod params;
 mod proposer;
+mod routing;
 mod vrf;
 
 pub use params::{NodeIntegrationError, RemoteKeystoreParams};
 pub use proposer::{SealContextEnvironment, SealContextProposer};
+pub use routing::{parse_key_type, RoutingError, RoutingKeystore, DEFAULT_LOCAL_KEY_TYPES};
 pub use vrf::EpochVrfCandidates;

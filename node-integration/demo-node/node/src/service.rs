@@ -59,14 +59,18 @@ fn new_full_with<N: NetworkBackend<Block, Hash>>(
 	let registry = config.prometheus_registry().cloned();
 
 	// Exclave: with --remote-keystore the keys live in Exclave signers, which claim every slot,
-	// round and session before signing; this node holds none. Without it, the local keystore.
+	// round and session before signing. The key types of --remote-keystore-local-types (default
+	// para, asgn: none on this chain) stay in the node's own keystore, as a Polkadot node's
+	// approval voting needs. Without --remote-keystore, the local keystore.
 	let remote_keystore = remote
 		.enabled()
 		.then(|| remote.build(client.chain_info().genesis_hash.0))
 		.transpose()
 		.map_err(|e| ServiceError::Application(e.into()))?;
 	let keystore: KeystorePtr = match &remote_keystore {
-		Some(remote) => remote.clone(),
+		Some(signers) => remote
+			.keystore(signers.clone(), keystore_container.keystore())
+			.map_err(|e| ServiceError::Application(e.into()))?,
 		None => keystore_container.keystore(),
 	};
 
