@@ -7,6 +7,7 @@
 #   etcd-server    the claims crate's and the signer's etcd tests start real etcd clusters
 #   prometheus     promtool for the alert rules; the dashboard check runs a real Prometheus
 #   docker-compose `docker-compose config -q` of the compose demo (no Docker engine is used)
+#   systemd        `systemd-analyze verify` of the unit in docs/operations.md
 #   cargo-nextest, cargo-deny   installed with `cargo install --locked` when missing
 #
 # No protoc is needed anywhere (vendored etcd-client code; protoc-bin-vendored for the TiKV
@@ -22,6 +23,7 @@ if [ "${TEST_SKIP_SETUP:-0}" != 1 ]; then
     command -v etcd >/dev/null || missing+=(etcd-server)
     command -v promtool >/dev/null || missing+=(prometheus)
     command -v docker-compose >/dev/null || missing+=(docker-compose)
+    command -v systemd-analyze >/dev/null || missing+=(systemd)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing ${missing[*]} (apt)"
         apt-get update -qq

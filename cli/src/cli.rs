@@ -174,6 +174,8 @@ fn demo(args: DemoArgs) -> anyhow::Result<i32> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before any key or TLS key is read: no core dumps, memory locked where allowed.
+    exclave_signer::hardening::harden_process();
     let opts = match &args.config {
         Some(path) => match Config::load(path) {
             Ok(c) => {

@@ -32,6 +32,10 @@ pub struct Config {
     /// The active-node lease (on by default).
     #[serde(default)]
     pub lease: LeaseConfig,
+    /// Load key files, the TLS key and the audit key even when group or others may read them
+    /// (with a warning). Off: such files are refused. Only for filesystems without Unix modes.
+    #[serde(default)]
+    pub insecure_key_file_permissions: bool,
 }
 
 /// The active-node lease: of several nodes of one validator, only the holder authors and votes.
@@ -195,18 +199,83 @@ pub struct ListenConfig {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: u32,
+    /// Connections open at once, from all clients (more are closed at once).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
+    /// Requests served at once; more are answered `503 overloaded` at once, not queued.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// Longest JSON-RPC batch accepted.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: u32,
+    /// Time a client has to complete the TLS handshake, in milliseconds.
+    #[serde(default = "default_handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+}
+
+impl ListenConfig {
+    /// A listener on `address` with these TLS files and the default limits.
+    pub fn new(address: SocketAddr, tls_cert: PathBuf, tls_key: PathBuf, client_ca: PathBuf) -> Self {
+        Self {
+            address,
+            tls_cert,
+            tls_key,
+            client_ca,
+            max_request_bytes: default_max_request_bytes(),
+            max_connections: default_max_connections(),
+            max_connections_per_address: default_max_connections_per_address(),
+            max_concurrent_requests: default_max_concurrent_requests(),
+            max_batch: default_max_batch(),
+            handshake_timeout_ms: default_handshake_timeout_ms(),
+        }
+    }
+
+    /// The listener's limits.
+    pub fn limits(&self) -> crate::server::ServerLimits {
+        crate::server::ServerLimits {
+            max_request_bytes: self.max_request_bytes,
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            max_concurrent_requests: self.max_concurrent_requests,
+            max_batch: self.max_batch,
+            handshake_timeout: std::time::Duration::from_millis(self.handshake_timeout_ms),
+        }
+    }
 }
 
 fn default_max_request_bytes() -> u32 {
-    256 * 1024
+    crate::server::ServerLimits::default().max_request_bytes
+}
+fn default_max_connections() -> usize {
+    crate::server::ServerLimits::default().max_connections
+}
+fn default_max_connections_per_address() -> usize {
+    crate::server::ServerLimits::default().max_connections_per_address
+}
+fn default_max_concurrent_requests() -> usize {
+    crate::server::ServerLimits::default().max_concurrent_requests
+}
+fn default_max_batch() -> u32 {
+    crate::server::ServerLimits::default().max_batch
+}
+fn default_handshake_timeout_ms() -> u64 {
+    crate::server::ServerLimits::default().handshake_timeout.as_millis() as u64
 }
 
 /// The metrics listener (`/metrics`, `/health`, `/ready`), plain HTTP.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// Address to bind, e.g. `127.0.0.1:9956`.
+    /// Address to bind; default `127.0.0.1:9956` (loopback: plain HTTP, no authentication).
+    #[serde(default = "default_metrics_address")]
     pub address: SocketAddr,
+}
+
+fn default_metrics_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9956))
 }
 
 /// BABE slot settings.
@@ -370,6 +439,18 @@ impl Config {
             ));
         }
         self.lease.settings()?;
+        let l = &self.listen;
+        if l.max_connections == 0
+            || l.max_connections_per_address == 0
+            || l.max_concurrent_requests == 0
+            || l.max_batch == 0
+            || l.handshake_timeout_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "listen.max_connections, max_connections_per_address, max_concurrent_requests, max_batch and handshake_timeout_ms must be > 0"
+                    .into(),
+            ));
+        }
         if self.claims.deadline_ms == 0 {
             return Err(ConfigError::Invalid("claims.deadline_ms must be > 0".into()));
         }

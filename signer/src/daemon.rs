@@ -85,12 +85,14 @@ pub struct DaemonOptions {
     pub metrics: Option<SocketAddr>,
     /// BABE bounds.
     pub bounds: SlotBounds,
-    /// Largest request body.
-    pub max_request_bytes: u32,
+    /// The RPC listener's limits (body size, connections, requests in flight, batches).
+    pub limits: crate::server::ServerLimits,
     /// Dev mode: seeded key generation allowed, loopback only, dev keys created.
     pub dev: bool,
     /// The active-node lease (`None`: off).
     pub lease: Option<crate::lease::LeaseSettings>,
+    /// Load key files, the TLS key and the audit key that group or others may read.
+    pub insecure_key_file_permissions: bool,
 }
 
 /// Why a signer could not start.
@@ -125,6 +127,14 @@ pub enum DaemonError {
     /// A dev shortcut was asked for off loopback.
     #[error("--dev and insecure_* modes only bind loopback addresses; {0} is not loopback")]
     NotLoopback(SocketAddr),
+    /// The embedded claim store's file could not be examined.
+    #[error("claim store file {path}: {source}")]
+    StoreFile {
+        /// Which file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// The TiKV store's settings from the `[claims]` table.
@@ -152,6 +162,7 @@ impl DaemonOptions {
                 checkpoint_every: c.audit.checkpoint_every,
                 checkpoint_interval: Duration::from_millis(c.audit.checkpoint_interval_ms),
                 rotate_bytes: c.audit.rotate_bytes,
+                allow_exposed_key: c.insecure_key_file_permissions,
                 ..LogOptions::new(c.signer_id.clone())
             },
             store: match c.claims.backend {
@@ -178,9 +189,10 @@ impl DaemonOptions {
                 max_drift_slots: c.babe.max_drift_slots,
                 genesis_slot: c.babe.genesis_slot,
             },
-            max_request_bytes: c.listen.max_request_bytes,
+            limits: c.listen.limits(),
             dev: false,
             lease: c.lease.settings()?,
+            insecure_key_file_permissions: c.insecure_key_file_permissions,
         })
     }
 
@@ -213,9 +225,10 @@ impl DaemonOptions {
             transport,
             metrics,
             bounds: SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
-            max_request_bytes: 256 * 1024,
+            limits: crate::server::ServerLimits::default(),
             dev: true,
             lease: crate::config::LeaseConfig::default().settings()?,
+            insecure_key_file_permissions: false,
         })
     }
 }
@@ -255,7 +268,7 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
     }
     let mut registry = registry;
     let metrics = Metrics::register(&mut registry);
-    let keystore = KeystoreDir::open(&opts.keystore_dir)?;
+    let keystore = KeystoreDir::open(&opts.keystore_dir)?.allowing_exposed_files(opts.insecure_key_file_permissions);
     if opts.dev {
         create_dev_keys(&keystore)?;
     }
@@ -291,7 +304,12 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         (None, Some(dir)) => ChainPin::first_use(dir.join("chain"))?,
         (None, None) => return Err(crate::config::ConfigError::Invalid("no chain configured".into()).into()),
     };
+    let store_instance = match &opts.store {
+        StoreOptions::Embedded(path) => Some(file_instance(path)?),
+        _ => None,
+    };
     let settings = EngineSettings {
+        store_instance,
         signer_id: opts.signer_id.clone(),
         bounds: opts.bounds,
         insecure_dev_seeds: opts.dev,
@@ -300,12 +318,14 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
     };
     let engine = Arc::new(Engine::new(settings, chain, keystore, keys, store, log, metrics.clone()));
     let transport = match &opts.transport {
-        TransportOptions::Tls { cert, key, client_ca } => Transport::Tls(crate::tls::server_config(cert, key, client_ca)?),
+        TransportOptions::Tls { cert, key, client_ca } => {
+            Transport::Tls(crate::tls::server_config(cert, key, client_ca, opts.insecure_key_file_permissions)?)
+        }
         TransportOptions::InsecurePlaintext => Transport::InsecurePlaintext,
     };
     let listener = bind(opts.listen).await?;
     let rpc_addr = listener.local_addr().map_err(|source| DaemonError::Bind { addr: opts.listen, source })?;
-    let server = server::start(listener, transport, Rpc::new(engine.clone(), metrics), opts.max_request_bytes);
+    let server = server::start(listener, transport, Rpc::new(engine.clone(), metrics.clone()), opts.limits.clone(), metrics);
     let metrics_addr = match opts.metrics {
         Some(addr) => {
             let l = bind(addr).await?;
@@ -316,6 +336,13 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         None => None,
     };
     Ok(Daemon { rpc_addr, metrics_addr, engine, server })
+}
+
+/// A file's identity on this host (device and inode, hex): a copy of the file has another.
+fn file_instance(path: &std::path::Path) -> Result<String, DaemonError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|source| DaemonError::StoreFile { path: path.display().to_string(), source })?;
+    Ok(format!("{:x}.{:x}", meta.dev(), meta.ino()))
 }
 
 /// The dev secret URI for a key type: `//Alice`, except the authority-discovery key, which must

@@ -37,6 +37,10 @@ pub struct EngineSettings {
     pub lease: Option<LeaseSettings>,
     /// The claim store's deadline (bounds lease decisions too).
     pub store_deadline: std::time::Duration,
+    /// For an embedded store: its file's identity (device and inode), appended to the store id,
+    /// so that two signers on copies of one `claims.redb` report different stores and a node
+    /// never fails over between them. `None` for shared stores.
+    pub store_instance: Option<String>,
 }
 
 /// The signer's core.
@@ -102,7 +106,7 @@ impl Engine {
         Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics, leases, store_id }
     }
 
-    fn pair(&self, key_type: KeyType, public: &[u8]) -> Result<KeyPair, EngineError> {
+    fn pair(&self, key_type: KeyType, public: &[u8]) -> Result<Arc<KeyPair>, EngineError> {
         self.keys.read().get(key_type, public).cloned().ok_or_else(|| EngineError::UnknownKey { key_type, public: public.to_vec() })
     }
 
@@ -123,7 +127,7 @@ impl Engine {
         let result = self.sign_inner(client, &req, &mut trace).await;
         let entry = LogLine {
             duty: trace.duty,
-            payload_hash: trace.payload_hash.map(hex::encode),
+            payload_hash: Some(hex::encode(trace.payload_hash.unwrap_or_else(|| payload_hash(&req.message.0)))),
             message: Some(hex::encode(&req.message.0)),
             prehashed: req.prehashed,
             preimage: trace.preimage.take(),
@@ -281,6 +285,7 @@ impl Engine {
         let (pair, ctx) = self.vrf_prepare(&req)?;
         self.require_active(client, KeyType(req.key_type.0), &req.public.0).await?;
         let data = exclave_policies::vrf_sign_data(&ctx);
+        let pair = pair.as_sr25519().ok_or(EngineError::NotSr25519)?;
         Ok(codec::Encode::encode(&pair.vrf_pre_output(data.as_ref())).into())
     }
 
@@ -288,10 +293,11 @@ impl Engine {
         use sp_core::crypto::VrfSecret;
         let (pair, ctx) = self.vrf_prepare(req)?;
         self.require_active(client, KeyType(req.key_type.0), &req.public.0).await?;
+        let pair = pair.as_sr25519().ok_or(EngineError::NotSr25519)?;
         Ok(pair.vrf_sign(&exclave_policies::vrf_sign_data(&ctx)))
     }
 
-    fn vrf_prepare(&self, req: &VrfRequest) -> Result<(sp_core::sr25519::Pair, VrfContext), EngineError> {
+    fn vrf_prepare(&self, req: &VrfRequest) -> Result<(Arc<KeyPair>, VrfContext), EngineError> {
         let chain = self.chain.check(&req.chain.0)?;
         let key_type = KeyType(req.key_type.0);
         if key_type != KeyType::BABE {
@@ -300,9 +306,10 @@ impl Engine {
         let randomness: [u8; 32] =
             req.randomness.0.clone().try_into().map_err(|_| EngineError::BadRandomness { len: req.randomness.0.len() })?;
         check_vrf_bounds(req.slot, now_ms(), &self.settings.bounds).map_err(EngineError::Refused)?;
-        let KeyPair::Sr25519(pair) = self.pair(key_type, &req.public.0)? else {
+        let pair = self.pair(key_type, &req.public.0)?;
+        if pair.as_sr25519().is_none() {
             return Err(EngineError::NotSr25519);
-        };
+        }
         self.chain.pin(chain)?;
         Ok((pair, VrfContext { randomness, slot: req.slot, epoch: req.epoch }))
     }
@@ -327,6 +334,10 @@ impl Engine {
                     _ => Decision::Refused,
                 });
                 entry.reason = Some(e.to_string());
+                // Nothing was released: the record keeps the message's hash (`payloadHash`), not
+                // the message or its pre-image, so refused requests cannot fill the disk.
+                entry.message = None;
+                entry.preimage = None;
             }
         }
         let released = result.is_ok().then(|| KeyLabels { key_type: entry.key_type.clone(), key: format!("0x{}", entry.public) });
@@ -535,6 +546,10 @@ impl Engine {
             }
         }
         let id = read_or_create_store_id(self.store.as_ref()).await.ok()?;
+        let id = match &self.settings.store_instance {
+            Some(instance) => format!("{id}-{instance}"),
+            None => id,
+        };
         *self.store_id.lock() = Some((id.clone(), Instant::now()));
         Some(id)
     }

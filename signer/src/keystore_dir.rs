@@ -18,8 +18,9 @@ use zeroize::Zeroizing;
 /// A key pair of one of the supported schemes. Its `Debug` shows only the public key.
 // Not boxed: a signer holds a handful of long-lived pairs, and boxing would only spread secret
 // material over more heap allocations.
+// Not `Clone`: the ring holds each pair once (`Arc`), requests use it by reference, so the
+// secret is never copied per request.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone)]
 pub enum KeyPair {
     /// sr25519.
     Sr25519(sr25519::Pair),
@@ -36,6 +37,14 @@ impl std::fmt::Debug for KeyPair {
 }
 
 impl KeyPair {
+    /// The sr25519 pair, for VRF signing.
+    pub fn as_sr25519(&self) -> Option<&sr25519::Pair> {
+        match self {
+            KeyPair::Sr25519(p) => Some(p),
+            _ => None,
+        }
+    }
+
     /// Derive a pair of `crypto` from a secret URI (seed, phrase or `//Dev` path).
     pub fn from_suri(crypto: Crypto, suri: &str) -> Result<Self, KeyError> {
         let err = |e: sp_core::crypto::SecretStringError| KeyError::BadSecret { reason: secret_error_name(&e).into() };
@@ -136,6 +145,14 @@ pub enum KeyError {
     /// The key type has no scheme Exclave supports.
     #[error("key type {0} is not supported")]
     Unsupported(KeyType),
+    /// A key file group or others may read: refused unless `insecure_key_file_permissions`.
+    #[error("key file {path} has mode {mode:o}: group or others may read the secret; chmod 600 it (or, only where that cannot be done, set insecure_key_file_permissions = true)")]
+    Exposed {
+        /// Which file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// Filesystem trouble.
     #[error("keystore {path}: {source}")]
     Io {
@@ -149,12 +166,12 @@ pub enum KeyError {
 /// The keys a signer holds, by key type and public key.
 #[derive(Default, Debug)]
 pub struct KeyRing {
-    keys: BTreeMap<(KeyType, Vec<u8>), KeyPair>,
+    keys: BTreeMap<(KeyType, Vec<u8>), std::sync::Arc<KeyPair>>,
 }
 
 impl KeyRing {
     /// Look a key up.
-    pub fn get(&self, key_type: KeyType, public: &[u8]) -> Option<&KeyPair> {
+    pub fn get(&self, key_type: KeyType, public: &[u8]) -> Option<&std::sync::Arc<KeyPair>> {
         self.keys.get(&(key_type, public.to_vec()))
     }
 
@@ -184,7 +201,7 @@ impl KeyRing {
 
     /// Add a key (replacing an identical one).
     pub fn insert(&mut self, key_type: KeyType, pair: KeyPair) {
-        self.keys.insert((key_type, pair.public()), pair);
+        self.keys.insert((key_type, pair.public()), std::sync::Arc::new(pair));
     }
 }
 
@@ -196,6 +213,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
 #[derive(Debug, Clone)]
 pub struct KeystoreDir {
     dir: PathBuf,
+    allow_exposed: bool,
 }
 
 /// A file in the directory that was not loaded, and why.
@@ -215,7 +233,14 @@ impl KeystoreDir {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
         }
         warn_if_exposed(dir);
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self { dir: dir.to_path_buf(), allow_exposed: false })
+    }
+
+    /// Load key files that group or others may read (with a warning) instead of refusing them:
+    /// `insecure_key_file_permissions`, for filesystems without Unix modes.
+    pub fn allowing_exposed_files(mut self, allow: bool) -> Self {
+        self.allow_exposed = allow;
+        self
     }
 
     /// The directory.
@@ -235,7 +260,7 @@ impl KeystoreDir {
             let name = entry.file_name().to_string_lossy().into_owned();
             match parse_file_name(&name) {
                 Ok((key_type, public)) => {
-                    warn_if_exposed(&entry.path());
+                    check_mode(&entry.path(), self.allow_exposed)?;
                     let pair = self.load_file(&entry.path(), key_type, &public)?;
                     ring.insert(key_type, pair);
                 }
@@ -269,6 +294,19 @@ impl KeystoreDir {
         exclave_durable::write_file(&path, body.as_bytes(), 0o600).map_err(io_err(&path))?;
         Ok(path)
     }
+}
+
+/// Refuse a secret file that group or others may read (warn instead when `allow`).
+pub fn check_mode(path: &Path, allow: bool) -> Result<(), KeyError> {
+    let mode = fs::metadata(path).map_err(io_err(path))?.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    if allow {
+        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "key file readable by group or others, loaded because insecure_key_file_permissions is set");
+        return Ok(());
+    }
+    Err(KeyError::Exposed { path: path.display().to_string(), mode })
 }
 
 fn warn_if_exposed(path: &Path) {
@@ -314,6 +352,22 @@ mod tests {
         let err = KeyPair::from_suri(Crypto::Sr25519, secret).expect_err("malformed");
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains("bottom") && !shown.contains("lonely"), "secret leaked: {shown}");
+    }
+
+    #[test]
+    fn an_exposed_key_file_is_refused_unless_allowed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = KeystoreDir::open(dir.path()).expect("open");
+        let pair = KeyPair::from_suri(Crypto::Ed25519, "//Alice").expect("pair");
+        let path = ks.write(KeyType::GRANDPA, &pair, "//Alice").expect("write");
+        for mode in [0o640, 0o604, 0o644] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
+            let err = ks.load().expect_err("exposed");
+            assert!(matches!(&err, KeyError::Exposed { mode: m, .. } if *m == mode), "{err}");
+            assert!(err.to_string().contains(&path.display().to_string()) && err.to_string().contains("chmod 600"), "{err}");
+            let (ring, _) = ks.clone().allowing_exposed_files(true).load().expect("allowed");
+            assert_eq!(ring.len(), 1);
+        }
     }
 
     #[test]

@@ -28,6 +28,15 @@ pub struct MethodLabel {
     pub method: &'static str,
 }
 
+/// Labels of `exclave_transport_refusals_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Why (`connection-limit`, `address-limit`, `handshake-timeout`, `handshake-failed`,
+    /// `client-cert-not-client-auth`, `client-cert-bad-name`, `client-cert-unparsable`,
+    /// `overloaded`).
+    pub reason: &'static str,
+}
+
 /// Labels of `exclave_lease_holder`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LeaseHolderLabels {
@@ -61,6 +70,10 @@ pub struct Metrics {
     /// Every JSON-RPC call received from an authenticated client, by method (the round trips a
     /// node's keystore makes).
     pub rpc_calls: Family<MethodLabel, Counter>,
+    /// Connections and requests the transport turned away, by reason.
+    pub transport_refusals: Family<ReasonLabel, Counter>,
+    /// Client connections open now (past the TLS handshake or waiting for it).
+    pub connections_open: Gauge,
     /// Time for the claim store to answer a claim, seconds.
     pub claim_seconds: Histogram,
     /// Time from request to reply for signing methods, seconds.
@@ -92,6 +105,8 @@ impl Metrics {
         let m = Self {
             requests: Family::default(),
             rpc_calls: Family::default(),
+            transport_refusals: Family::default(),
+            connections_open: Gauge::default(),
             claim_seconds: Histogram::new(latency_buckets()),
             sign_seconds: Histogram::new(latency_buckets()),
             store_ambiguous: Counter::default(),
@@ -105,6 +120,8 @@ impl Metrics {
         let r = registry.sub_registry_with_prefix("exclave");
         r.register("requests", "Signer requests by method, key type, duty and outcome", m.requests.clone());
         r.register("rpc_calls", "JSON-RPC calls received, by method", m.rpc_calls.clone());
+        r.register("transport_refusals", "Connections and requests the RPC transport turned away, by reason", m.transport_refusals.clone());
+        r.register("connections_open", "Client connections open on the RPC listener", m.connections_open.clone());
         r.register("claim_seconds", "Claim-store latency of one claim", m.claim_seconds.clone());
         r.register("sign_seconds", "Latency of signing requests, request to reply", m.sign_seconds.clone());
         r.register("store_ambiguous", "Claims whose store answer was an error or deadline", m.store_ambiguous.clone());

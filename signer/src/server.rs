@@ -1,16 +1,59 @@
-//! The JSON-RPC listener: accept TCP, complete mutual TLS, and serve jsonrpsee over the TLS
-//! stream with the client's identity attached to every request.
+//! The JSON-RPC listener: accept TCP, complete mutual TLS, and serve jsonrpsee (HTTP only: no
+//! WebSocket upgrade) over the TLS stream with the client's identity attached to every request.
+//!
+//! Limits that keep it up under abuse ([`ServerLimits`]): a global and a per-address connection
+//! cap (a connection over either is closed at once), a handshake deadline, a cap on JSON-RPC
+//! batch length, and a bound on requests in flight: over it a request is answered `503
+//! overloaded` at once instead of queueing (the node's keystore then tries its next signer).
+//! `accept` errors (out of file descriptors) back off instead of spinning. Every refusal is
+//! counted in `exclave_transport_refusals_total{reason}`.
 
-use crate::rpc::{ClientIdentity, Rpc};
+use crate::{
+    metrics::{Metrics, ReasonLabel},
+    rpc::{ClientIdentity, Rpc},
+};
 use exclave_protocol::ExclaveApiServer;
 use futures::FutureExt;
-use jsonrpsee::server::{serve_with_graceful_shutdown, stop_channel, Methods, Server, StopHandle};
-use std::{sync::Arc, time::Duration};
-use tokio::net::{TcpListener, TcpStream};
+use jsonrpsee::server::{
+    serve_with_graceful_shutdown, stop_channel, BatchRequestConfig, HttpBody, HttpResponse, Methods, Server, StopHandle,
+};
+use parking_lot::Mutex;
+use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
 use tokio_rustls::TlsAcceptor;
 
-/// How long a client has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Limits of the RPC listener.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Largest request body, bytes.
+    pub max_request_bytes: u32,
+    /// Connections open at once, from all clients.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    pub max_connections_per_address: usize,
+    /// Requests being served at once; more are answered `503 overloaded`.
+    pub max_concurrent_requests: usize,
+    /// Longest JSON-RPC batch.
+    pub max_batch: u32,
+    /// Time a client has to complete the TLS handshake.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 256 * 1024,
+            max_connections: 256,
+            max_connections_per_address: 32,
+            max_concurrent_requests: 128,
+            max_batch: 16,
+            handshake_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 /// How connections are secured.
 pub enum Transport {
@@ -32,69 +75,218 @@ impl RpcServer {
     }
 }
 
+/// What every connection shares.
+struct Shared {
+    transport: Transport,
+    methods: Methods,
+    limits: ServerLimits,
+    metrics: Metrics,
+    gate: Gate,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Shared {
+    fn refuse(&self, reason: &'static str) {
+        self.metrics.transport_refusals.get_or_create(&ReasonLabel { reason }).inc();
+    }
+}
+
 /// Start serving `rpc` on `listener`.
-pub fn start(listener: TcpListener, transport: Transport, rpc: Rpc, max_request_bytes: u32) -> RpcServer {
+pub fn start(listener: TcpListener, transport: Transport, rpc: Rpc, limits: ServerLimits, metrics: Metrics) -> RpcServer {
     let methods: Methods = rpc.into_rpc().into();
     let (stop_handle, server_handle) = stop_channel();
-    let transport = Arc::new(transport);
-    tokio::spawn(accept_loop(listener, transport, methods, stop_handle, max_request_bytes));
+    let shared = Arc::new(Shared {
+        transport,
+        methods,
+        gate: Gate::new(limits.max_connections, limits.max_connections_per_address),
+        in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+        limits,
+        metrics,
+    });
+    tokio::spawn(accept_loop(listener, shared, stop_handle));
     RpcServer { stop: server_handle }
 }
 
-async fn accept_loop(listener: TcpListener, transport: Arc<Transport>, methods: Methods, stop: StopHandle, max: u32) {
+/// The first pause after a failed `accept`, doubled per failure in a row up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: StopHandle) {
+    let mut backoff = FIRST_BACKOFF;
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             () = stop.clone().shutdown() => return,
         };
         let (sock, peer) = match accepted {
-            Ok(a) => a,
+            Ok(a) => {
+                backoff = FIRST_BACKOFF;
+                a
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tracing::warn!(error = %e, pause = ?backoff, "accept failed (out of file descriptors?); pausing");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let admitted = match shared.gate.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(reason) => {
+                tracing::debug!(%peer, reason, "connection refused");
+                shared.refuse(reason);
                 continue;
             }
         };
         let _ = sock.set_nodelay(true);
-        let (transport, methods, stop) = (transport.clone(), methods.clone(), stop.clone());
+        let (shared, stop) = (shared.clone(), stop.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(sock, &transport, methods, stop, max).await {
+            shared.metrics.connections_open.inc();
+            if let Err(e) = connection(sock, &shared, stop).await {
                 tracing::info!(%peer, error = %e, "connection ended");
             }
+            shared.metrics.connections_open.dec();
+            drop(admitted);
         });
     }
 }
 
-async fn connection(sock: TcpStream, transport: &Transport, methods: Methods, stop: StopHandle, max: u32) -> Result<(), String> {
-    match transport {
+async fn connection(sock: TcpStream, shared: &Shared, stop: StopHandle) -> Result<(), String> {
+    match &shared.transport {
         Transport::Tls(config) => {
-            let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config.clone()).accept(sock))
-                .await
-                .map_err(|_| "TLS handshake timed out".to_string())?
-                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            let handshake = tokio::time::timeout(shared.limits.handshake_timeout, TlsAcceptor::from(config.clone()).accept(sock)).await;
+            let tls = match handshake {
+                Err(_) => {
+                    shared.refuse("handshake-timeout");
+                    return Err(format!("TLS handshake not done within {:?}", shared.limits.handshake_timeout));
+                }
+                Ok(Err(e)) => {
+                    shared.refuse("handshake-failed");
+                    return Err(format!("TLS handshake failed: {e}"));
+                }
+                Ok(Ok(tls)) => tls,
+            };
             let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).ok_or("client sent no certificate")?;
-            let identity = ClientIdentity(crate::tls::identity(cert));
+            let identity = match crate::tls::client_identity(cert) {
+                Ok(name) => ClientIdentity(name),
+                Err(refusal) => {
+                    shared.refuse(refusal.label());
+                    tracing::warn!(reason = %refusal, "client certificate refused");
+                    return Err(refusal.to_string());
+                }
+            };
             tracing::debug!(client = %identity.0, "client authenticated");
-            serve(tls, identity, methods, stop, max).await.map_err(|e| e.to_string())
+            serve(tls, identity, shared, stop).await.map_err(|e| e.to_string())
         }
         Transport::InsecurePlaintext => {
             let port = sock.peer_addr().map_err(|e| e.to_string())?.port();
             let identity = ClientIdentity(format!("insecure-plaintext-{port}"));
-            serve(sock, identity, methods, stop, max).await.map_err(|e| e.to_string())
+            serve(sock, identity, shared, stop).await.map_err(|e| e.to_string())
         }
     }
 }
 
-async fn serve<I>(io: I, identity: ClientIdentity, methods: Methods, stop: StopHandle, max: u32) -> Result<(), jsonrpsee::core::BoxError>
+async fn serve<I>(io: I, identity: ClientIdentity, shared: &Shared, stop: StopHandle) -> Result<(), jsonrpsee::core::BoxError>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let svc =
-        Server::builder().max_request_body_size(max).max_response_body_size(1024 * 1024).to_service_builder().build(methods, stop.clone());
+    let limits = &shared.limits;
+    let svc = Server::builder()
+        .max_request_body_size(limits.max_request_bytes)
+        .max_response_body_size(1024 * 1024)
+        .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
+        .http_only()
+        .to_service_builder()
+        .build(shared.methods.clone(), stop.clone());
+    let (in_flight, metrics, max) = (shared.in_flight.clone(), shared.metrics.clone(), limits.max_concurrent_requests);
     let svc = tower::service_fn(move |mut req: jsonrpsee::server::HttpRequest<hyper::body::Incoming>| {
         req.extensions_mut().insert(identity.clone());
         let mut svc = svc.clone();
-        async move { tower::Service::call(&mut svc, req).await.map_err(|e| std::io::Error::other(e.to_string())) }.boxed()
+        let permit = in_flight.clone().try_acquire_owned();
+        let metrics = metrics.clone();
+        async move {
+            let Ok(_permit) = permit else {
+                metrics.transport_refusals.get_or_create(&ReasonLabel { reason: "overloaded" }).inc();
+                return Ok(overloaded(max));
+            };
+            tower::Service::call(&mut svc, req).await.map_err(|e| std::io::Error::other(e.to_string()))
+        }
+        .boxed()
     });
     serve_with_graceful_shutdown(io, svc, stop.shutdown()).await
+}
+
+/// `503`: too many requests in flight; nothing was done.
+fn overloaded(max: usize) -> HttpResponse<HttpBody> {
+    let mut response = HttpResponse::new(HttpBody::from(format!(
+        "overloaded: {max} requests are in flight on this signer; nothing was done, try another signer or again later\n"
+    )));
+    *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+    response
+}
+
+/// The connection caps: one count for all, one per IP address.
+struct Gate {
+    max: usize,
+    per_address: usize,
+    open: Arc<Mutex<(usize, HashMap<IpAddr, usize>)>>,
+}
+
+/// One admitted connection; dropping it frees its place.
+struct Admitted {
+    ip: IpAddr,
+    open: Arc<Mutex<(usize, HashMap<IpAddr, usize>)>>,
+}
+
+impl Gate {
+    fn new(max: usize, per_address: usize) -> Self {
+        Self { max, per_address, open: Arc::default() }
+    }
+
+    fn admit(&self, ip: IpAddr) -> Result<Admitted, &'static str> {
+        let mut open = self.open.lock();
+        if open.0 >= self.max {
+            return Err("connection-limit");
+        }
+        let from_ip = open.1.entry(ip).or_insert(0);
+        if *from_ip >= self.per_address {
+            return Err("address-limit");
+        }
+        *from_ip += 1;
+        open.0 += 1;
+        Ok(Admitted { ip, open: self.open.clone() })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.open.lock();
+        open.0 = open.0.saturating_sub(1);
+        if let Some(n) = open.1.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_caps_per_address_and_in_all_and_frees_on_drop() {
+        let gate = Gate::new(3, 2);
+        let (a, b, c): (IpAddr, IpAddr, IpAddr) =
+            ("127.0.0.1".parse().expect("ip"), "127.0.0.2".parse().expect("ip"), "127.0.0.3".parse().expect("ip"));
+        let a1 = gate.admit(a).expect("first from a");
+        let _a2 = gate.admit(a).expect("second from a");
+        assert_eq!(gate.admit(a).err(), Some("address-limit"));
+        let _b1 = gate.admit(b).expect("first from b");
+        assert_eq!(gate.admit(c).err(), Some("connection-limit"));
+        drop(a1);
+        assert!(gate.admit(c).is_ok(), "a freed place is taken again");
+        assert_eq!(gate.open.lock().1.get(&c), None, "the dropped admission freed c's count");
+    }
 }

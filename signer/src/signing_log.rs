@@ -52,7 +52,7 @@ impl SigningLog {
     /// the chain and write a `start` checkpoint.
     pub fn open(path: &Path, options: LogOptions) -> Result<Self, LogError> {
         let io = |source| LogError::Io { path: path.display().to_string(), source };
-        let (key, created) = checkpoint::AuditKey::load_or_create(path).map_err(io)?;
+        let (key, created) = checkpoint::AuditKey::load_or_create_allowing(path, options.allow_exposed_key).map_err(io)?;
         let audit_key = key.public_hex();
         if created {
             tracing::info!(audit_key = %audit_key, public_file = %checkpoint::public_path(path).display(), "audit key generated: keep a copy of the public key off this host");

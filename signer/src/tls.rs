@@ -31,6 +31,14 @@ pub enum TlsError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Config(String),
+    /// A private key group or others may read.
+    #[error("TLS key {path} has mode {mode:o}: group or others may read it; chmod 600 it (or, only where that cannot be done, set insecure_key_file_permissions = true)")]
+    Exposed {
+        /// Which file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
@@ -54,11 +62,15 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
-/// Read the private key in a PEM file; warn when others can read it.
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let meta = std::fs::metadata(path).map_err(io(path))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "TLS key is readable by group or others; chmod 600 it");
+/// Read the private key in a PEM file; refuse it when group or others may read it, unless
+/// `allow_exposed` (`insecure_key_file_permissions`).
+pub fn load_key(path: &Path, allow_exposed: bool) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let mode = std::fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        if !allow_exposed {
+            return Err(TlsError::Exposed { path: path.display().to_string(), mode });
+        }
+        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "TLS key readable by group or others, loaded because insecure_key_file_permissions is set");
     }
     let data = zeroize::Zeroizing::new(std::fs::read(path).map_err(io(path))?);
     PrivateKeyDer::from_pem_slice(&data).map_err(|e| TlsError::Pem {
@@ -70,8 +82,9 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-/// A server configuration that requires a client certificate chaining to `client_ca`.
-pub fn server_config(cert: &Path, key: &Path, client_ca: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+/// A server configuration that requires a client certificate chaining to `client_ca`; the key
+/// file is refused when group or others may read it, unless `allow_exposed_key`.
+pub fn server_config(cert: &Path, key: &Path, client_ca: &Path, allow_exposed_key: bool) -> Result<Arc<ServerConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     for ca in load_certs(client_ca)? {
         roots.add(ca).map_err(|e| TlsError::Config(format!("client CA {}: {e}", client_ca.display())))?;
@@ -82,19 +95,66 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: &Path) -> Result<Arc<Se
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(load_certs(cert)?, load_key(key)?)
+        .with_single_cert(load_certs(cert)?, load_key(key, allow_exposed_key)?)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
-/// A client's identity: its certificate's common name, or a fingerprint when it has none.
-pub fn identity(cert: &CertificateDer<'_>) -> String {
-    let cn = x509_parser::parse_x509_certificate(cert.as_ref())
-        .ok()
-        .and_then(|(_, c)| c.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned));
-    cn.filter(|s| !s.is_empty() && !s.contains('/'))
-        .unwrap_or_else(|| format!("cert-{}", hex::encode(sp_crypto_hashing::blake2_128(cert.as_ref()))))
+/// Why a client certificate that chains to the CA is still refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientCertRefusal {
+    /// The certificate does not parse.
+    #[error("the client certificate does not parse: {0}")]
+    Unparsable(String),
+    /// No extended key usage, or one without client authentication (a server certificate).
+    #[error("the client certificate is not for client authentication (extendedKeyUsage must include clientAuth)")]
+    NotClientAuth,
+    /// The common name has characters that could not go safely into logs, metric labels and
+    /// claims.
+    #[error("the client certificate's common name {0:?} is not 1 to 64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)")]
+    BadName(String),
+}
+
+impl ClientCertRefusal {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ClientCertRefusal::Unparsable(_) => "client-cert-unparsable",
+            ClientCertRefusal::NotClientAuth => "client-cert-not-client-auth",
+            ClientCertRefusal::BadName(_) => "client-cert-bad-name",
+        }
+    }
+}
+
+/// Whether a common name may name a client: 1 to 64 of `A-Z a-z 0-9 . _ -`, starting with a
+/// letter or digit (safe in logs, metric labels and claim records).
+pub fn valid_client_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (1..=64).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// A client's identity: its certificate's common name (checked by [`valid_client_name`]), or
+/// `cert-<fingerprint>` when it has none. The certificate must carry the client-authentication
+/// extended key usage, so a server certificate from the same CA cannot act as a client.
+pub fn client_identity(cert: &CertificateDer<'_>) -> Result<String, ClientCertRefusal> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| ClientCertRefusal::Unparsable(e.to_string()))?;
+    let eku = parsed.extended_key_usage().map_err(|e| ClientCertRefusal::Unparsable(e.to_string()))?;
+    if !eku.is_some_and(|e| e.value.client_auth || e.value.any) {
+        return Err(ClientCertRefusal::NotClientAuth);
+    }
+    let cn = parsed
+        .subject()
+        .iter_common_name()
+        .next()
+        .map(|cn| cn.as_str().map(str::to_owned).map_err(|_| String::from_utf8_lossy(cn.as_slice()).into_owned()));
+    match cn {
+        None => Ok(format!("cert-{}", hex::encode(sp_crypto_hashing::blake2_128(cert.as_ref())))),
+        Some(Ok(name)) if valid_client_name(&name) => Ok(name),
+        Some(Ok(name) | Err(name)) => Err(ClientCertRefusal::BadName(name)),
+    }
 }
 
 /// Paths of the dev PKI files.
@@ -160,22 +220,25 @@ impl DevPki {
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Exclave dev CA");
         let ca = ca_params.self_signed(&ca_key).map_err(cfg)?;
-        let leaf = |cn: &str, sans: Vec<String>| -> Result<(String, String), TlsError> {
+        // Each certificate says what it is for: the server's cannot authenticate a client.
+        let leaf = |cn: &str, sans: Vec<String>, usage: rcgen::ExtendedKeyUsagePurpose| -> Result<(String, String), TlsError> {
             let key = rcgen::KeyPair::generate().map_err(cfg)?;
             let mut params = rcgen::CertificateParams::new(sans).map_err(cfg)?;
             params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            params.extended_key_usages = vec![usage];
             let cert = params.signed_by(&key, &ca, &ca_key).map_err(cfg)?;
             Ok((cert.pem(), key.serialize_pem()))
         };
-        let (server_pem, server_key) = leaf("exclave-dev-signer", vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])?;
-        let (client_pem, client_key) = leaf(clients[0], vec![])?;
+        use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+        let (server_pem, server_key) = leaf("exclave-dev-signer", vec!["localhost".into(), "127.0.0.1".into(), "::1".into()], ServerAuth)?;
+        let (client_pem, client_key) = leaf(clients[0], vec![], ClientAuth)?;
         write_file(&self.ca, ca.pem().as_bytes(), 0o644)?;
         write_file(&self.server_cert, server_pem.as_bytes(), 0o644)?;
         write_file(&self.server_key, server_key.as_bytes(), 0o600)?;
         write_file(&self.client_cert, client_pem.as_bytes(), 0o644)?;
         write_file(&self.client_key, client_key.as_bytes(), 0o600)?;
         for node in &clients[1..] {
-            let (pem, key) = leaf(node, vec![])?;
+            let (pem, key) = leaf(node, vec![], ClientAuth)?;
             let (cert_path, key_path) = self.node_files(node);
             write_file(&cert_path, pem.as_bytes(), 0o644)?;
             write_file(&key_path, key.as_bytes(), 0o600)?;
@@ -187,4 +250,58 @@ impl DevPki {
 /// Write `data` to `path` with `mode` (set at creation), durably.
 pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
     exclave_durable::write_file(path, data, mode).map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(cn: Option<&str>, usage: Option<rcgen::ExtendedKeyUsagePurpose>) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        if let Some(cn) = cn {
+            params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        }
+        params.extended_key_usages = usage.into_iter().collect();
+        params.self_signed(&key).expect("cert").der().clone()
+    }
+
+    #[test]
+    fn client_certificates_need_client_auth_and_a_safe_name() {
+        use rcgen::ExtendedKeyUsagePurpose::{Any, ClientAuth, ServerAuth};
+        // (what, common name, extended key usage, identity or refusal label)
+        type Case<'a> = (&'a str, Option<&'a str>, Option<rcgen::ExtendedKeyUsagePurpose>, Result<&'a str, &'a str>);
+        let cases: [Case; 9] = [
+            ("node certificate", Some("alice-1"), Some(ClientAuth), Ok("alice-1")),
+            ("any usage", Some("alice.2_b"), Some(Any), Ok("alice.2_b")),
+            ("server certificate", Some("signer-a"), Some(ServerAuth), Err("client-cert-not-client-auth")),
+            ("no extended key usage", Some("alice-1"), None, Err("client-cert-not-client-auth")),
+            ("quote in the name", Some("a\"b"), Some(ClientAuth), Err("client-cert-bad-name")),
+            ("newline in the name", Some("a\nexclave_keys 9"), Some(ClientAuth), Err("client-cert-bad-name")),
+            ("slash in the name", Some("a/b"), Some(ClientAuth), Err("client-cert-bad-name")),
+            ("65 characters", Some(&"a".repeat(65)), Some(ClientAuth), Err("client-cert-bad-name")),
+            ("leading dash", Some("-a"), Some(ClientAuth), Err("client-cert-bad-name")),
+        ];
+        for (what, cn, usage, want) in cases {
+            let got = client_identity(&cert(cn, usage));
+            match (want, &got) {
+                (Ok(name), Ok(id)) => assert_eq!(id, name, "{what}"),
+                (Err(label), Err(e)) => assert_eq!(e.label(), label, "{what}: {e}"),
+                _ => panic!("{what}: got {got:?}, wanted {want:?}"),
+            }
+        }
+        let anonymous = client_identity(&cert(None, Some(ClientAuth))).expect("no CN");
+        assert!(anonymous.starts_with("cert-") && valid_client_name(&anonymous), "{anonymous}");
+    }
+
+    #[test]
+    fn dev_certificates_carry_their_usage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = DevPki::ensure_with_nodes(dir.path(), &["alice-1"]).expect("pki");
+        let first = |p: &Path| load_certs(p).expect("cert").remove(0);
+        assert_eq!(client_identity(&first(&pki.client_cert)), Ok("dev-node".into()));
+        assert_eq!(client_identity(&first(&pki.node_files("alice-1").0)), Ok("alice-1".into()));
+        assert_eq!(client_identity(&first(&pki.server_cert)), Err(ClientCertRefusal::NotClientAuth), "the server certificate is no client");
+    }
 }

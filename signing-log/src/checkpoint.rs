@@ -105,16 +105,30 @@ fn sibling(log: &Path, ext: &str) -> PathBuf {
 
 impl AuditKey {
     /// Load the audit key beside `log`, or generate it (0600) and write its public key.
-    /// Returns the key and whether it was created now.
+    /// Returns the key and whether it was created now. A key file group or others may read is
+    /// refused (`PermissionDenied`).
     pub fn load_or_create(log: &Path) -> std::io::Result<(Self, bool)> {
+        Self::load_or_create_allowing(log, false)
+    }
+
+    /// [`AuditKey::load_or_create`]; with `allow_exposed` a key file group or others may read is
+    /// loaded with a warning (`insecure_key_file_permissions`).
+    pub fn load_or_create_allowing(log: &Path, allow_exposed: bool) -> std::io::Result<(Self, bool)> {
         let path = secret_path(log);
         match fs::read_to_string(&path) {
             Ok(text) => {
+                let mode = fs::metadata(&path)?.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 && !allow_exposed {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        format!("audit key {} has mode {mode:o}: group or others may read it; chmod 600 it (or, only where that cannot be done, set insecure_key_file_permissions = true)", path.display()),
+                    ));
+                }
                 let text = Zeroizing::new(text);
                 let seed = Zeroizing::new(hex::decode(text.trim()).map_err(|_| bad_key(&path))?);
                 let pair = ed25519::Pair::from_seed_slice(&seed).map_err(|_| bad_key(&path))?;
-                if fs::metadata(&path)?.permissions().mode() & 0o077 != 0 {
-                    tracing::warn!(path = %path.display(), "the audit key is readable by group or others; chmod 600 it");
+                if mode & 0o077 != 0 {
+                    tracing::warn!(path = %path.display(), "audit key readable by group or others, loaded because insecure_key_file_permissions is set");
                 }
                 Ok((Self { pair }, false))
             }
@@ -176,6 +190,20 @@ mod tests {
         assert!(!verify_checkpoint(&cp, 7, &[2; 32]), "another chain head");
         assert!(!verify_checkpoint(&Checkpoint { signer: "signer-b".into(), ..cp.clone() }, 7, &[1; 32]));
         assert!(!verify_checkpoint(&Checkpoint { records: 5, ..cp }, 7, &[1; 32]));
+    }
+
+    #[test]
+    fn an_exposed_audit_key_is_refused_unless_allowed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("signing.log");
+        let (key, _) = AuditKey::load_or_create(&log).expect("create");
+        fs::set_permissions(secret_path(&log), fs::Permissions::from_mode(0o640)).expect("chmod");
+        let err = AuditKey::load_or_create(&log).expect_err("exposed");
+        assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("mode 640") && err.to_string().contains("chmod 600"), "{err}");
+        let (again, _) = AuditKey::load_or_create_allowing(&log, true).expect("allowed");
+        assert_eq!(again.public_hex(), key.public_hex());
     }
 
     #[test]

@@ -34,12 +34,20 @@ pub struct LogOptions {
     pub checkpoint_interval: Duration,
     /// Rotate the active file once it is this large.
     pub rotate_bytes: u64,
+    /// Load an audit key file that group or others may read (`insecure_key_file_permissions`).
+    pub allow_exposed_key: bool,
 }
 
 impl LogOptions {
     /// Defaults: a checkpoint every 1000 records or 10 s, rotation at 256 MiB.
     pub fn new(signer_id: impl Into<String>) -> Self {
-        Self { signer_id: signer_id.into(), checkpoint_every: 1000, checkpoint_interval: Duration::from_secs(10), rotate_bytes: 256 << 20 }
+        Self {
+            signer_id: signer_id.into(),
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(10),
+            rotate_bytes: 256 << 20,
+            allow_exposed_key: false,
+        }
     }
 }
 

@@ -144,7 +144,7 @@ fn start_signers(opts: &DemoOptions, rt: &tokio::runtime::Handle) -> Result<Clus
             transport: TransportOptions::Tls { cert: pki.server_cert.clone(), key: pki.server_key.clone(), client_ca: pki.ca.clone() },
             metrics: opts.metrics.then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             bounds: SlotBounds { slot_duration_ms: opts.slot_ms, max_drift_slots: 2, genesis_slot: 0 },
-            max_request_bytes: 256 * 1024,
+            limits: exclave_signer::server::ServerLimits::default(),
             lease: Some(LeaseSettings {
                 timing: LeaseTiming { duration_ms: opts.lease_ms, renew_after_ms: (opts.lease_ms / 5).max(20) },
                 validator: "alice".into(),
@@ -152,6 +152,7 @@ fn start_signers(opts: &DemoOptions, rt: &tokio::runtime::Handle) -> Result<Clus
                 groups: Vec::new(),
             }),
             data_dir: Some(data_dir),
+            insecure_key_file_permissions: false,
         };
         let d = rt.block_on(daemon::start(o, prometheus_client::registry::Registry::default()))?;
         if let Some(addr) = d.metrics_addr {

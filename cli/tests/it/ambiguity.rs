@@ -104,6 +104,7 @@ fn engine(dir: &std::path::Path) -> (Engine, Arc<Mutex<Fault>>) {
     let mut ring = KeyRing::default();
     ring.insert(exclave_policies::KeyType::GRANDPA, KeyPair::from_suri(exclave_policies::Crypto::Ed25519, "//Alice").expect("key"));
     let settings = EngineSettings {
+        store_instance: None,
         signer_id: "signer-a".into(),
         bounds: SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
         insecure_dev_seeds: false,

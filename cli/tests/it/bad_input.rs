@@ -98,3 +98,29 @@ fn bad_input_is_refused_clearly_and_consumes_no_claim() {
     let refused = signer.log().into_iter().filter(|r| r["decision"] == "refused").count();
     assert_eq!(refused, 6, "unknown key type, unknown key, trailing bytes, chain, hash mismatch, bare hash");
 }
+
+/// A refused request is recorded with its message's hash and reason, not the message or its
+/// pre-image: ten refused 200 KB requests (a 100 KB header, hex) add ten short lines to the
+/// signing log, not 2 MB.
+#[test]
+fn refused_requests_are_logged_by_hash_not_by_content() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = Signer::start(dir.path(), 0);
+    let log = dir.path().join("signing.log");
+    let before = std::fs::metadata(&log).expect("log").len();
+    let big_header = vec![0x5au8; 100 * 1024];
+    for i in 0..10u8 {
+        // A pre-seal header whose hash is not the message: refused (1002) after decoding.
+        expect_error(&signer, &sign_body(seal_request(&big_header, &[i; 32])), 1002, "");
+    }
+    let grown = std::fs::metadata(&log).expect("log").len() - before;
+    assert!(grown < 10 * 1024, "ten refused 200 KB requests grew the log by {grown} bytes");
+    let refused: Vec<_> = signer.log().into_iter().filter(|r| r["decision"] == "refused").collect();
+    assert_eq!(refused.len(), 10);
+    for (i, r) in refused.iter().enumerate() {
+        assert!(r.get("message").is_none() && r.get("preimage").is_none(), "{r}");
+        let want = hex::encode(sp_crypto_hashing::blake2_256(&[i as u8; 32]));
+        assert_eq!(r["payloadHash"].as_str().map(|h| h.trim_start_matches("0x")), Some(want.as_str()), "{r}");
+        assert!(r["reason"].as_str().is_some_and(|w| !w.is_empty()), "{r}");
+    }
+}

@@ -181,3 +181,22 @@ fn sigterm_stops_cleanly_with_the_closing_checkpoint() {
     let last: serde_json::Value = serde_json::from_str(log.lines().last().expect("a line")).expect("json");
     assert_eq!(last["checkpoint"]["reason"], "stop", "the log ends with the closing checkpoint: {log}");
 }
+
+/// The systemd unit in docs/operations.md verifies (`systemd-analyze verify`, with `ExecStart`
+/// pointed at the binary under test): no unknown directive, no error.
+#[test]
+fn the_systemd_unit_verifies() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md")).expect("doc");
+    let section = doc.split("## Running under systemd").nth(1).expect("systemd section");
+    let unit = section.split("```ini\n").nth(1).and_then(|s| s.split("```").next()).expect("ini block");
+    assert!(unit.contains("ExecStart=/usr/local/bin/exclave serve"), "{unit}");
+    let unit = unit.replace("/usr/local/bin/exclave", env!("CARGO_BIN_EXE_exclave"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("exclave.service");
+    std::fs::write(&path, unit).expect("write unit");
+    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().expect("systemd-analyze (Debian's systemd package)");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "systemd-analyze verify failed: {said}");
+    let about_unit: Vec<&str> = said.lines().filter(|l| l.contains("exclave.service")).collect();
+    assert!(about_unit.is_empty(), "systemd-analyze has remarks on the unit: {about_unit:?}");
+}

@@ -20,3 +20,4 @@ mod polkadot_keys;
 mod race;
 mod shared_store;
 mod store_binding;
+mod transport;

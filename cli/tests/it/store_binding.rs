@@ -36,3 +36,30 @@ async fn a_request_for_another_store_is_refused_before_the_claim() {
     let conflict = e.sign("alice-1", bound(vote_request(false, 1, 7), &mine)).await.expect_err("the first vote, now conflicting");
     assert_eq!(conflict.kind(), ErrorKind::RefusedConflict);
 }
+
+/// Two signers on copies of one embedded `claims.redb` are two stores: they report different
+/// store ids (the file's identity is part of it), so a node listing both never fails over
+/// between them. The same file reopened keeps its id.
+#[test]
+fn copies_of_one_embedded_store_report_different_ids() {
+    use common::{embedded_claims, rpc_client, Signer, TestConfig};
+    use exclave_protocol::ExclaveApiClient;
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    common::import_key(&dir.path().join("keystore"), "gran", "//Alice");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let spawn = |id: &str, file: &str| {
+        let cfg = TestConfig::new(dir.path(), id).own_log().claims(embedded_claims(&dir.path().join(file))).write();
+        Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path())
+    };
+    let store_id = |s: &Signer| rt.block_on(rpc_client(&s.rpc, &s.tls()).status()).expect("status").store_id;
+    let mut first = spawn("signer-a", "a.redb");
+    let original = store_id(&first);
+    first.kill9();
+    std::fs::copy(dir.path().join("a.redb"), dir.path().join("b.redb")).expect("copy the store file");
+    let (a, b) = (spawn("signer-a", "a.redb"), spawn("signer-b", "b.redb"));
+    let (ida, idb) = (store_id(&a), store_id(&b));
+    assert_eq!(ida, original, "the same file keeps its id");
+    assert_ne!(ida, idb, "a copy is another store");
+    assert_eq!(ida.split('-').next(), idb.split('-').next(), "both carry the copied register; the file identity tells them apart");
+}

@@ -78,10 +78,12 @@ impl Signer {
     /// How many JSON-RPC calls of `method` (`hasKeys`, `sign`, …) this signer has received, from
     /// its `exclave_rpc_calls_total` metric.
     pub fn rpc_calls(&self, method: &str) -> u64 {
-        let (status, body) = http_get(&format!("http://{}/metrics", self.metrics));
-        assert_eq!(status, 200, "metrics: {body}");
-        let series = format!("exclave_rpc_calls_total{{method=\"{method}\"}} ");
-        body.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(0, |v| v.trim().parse().expect("a counter value"))
+        metric(&self.metrics, &format!("exclave_rpc_calls_total{{method=\"{method}\"}}")) as u64
+    }
+
+    /// How many connections or requests the transport refused for `reason`.
+    pub fn transport_refusals(&self, reason: &str) -> u64 {
+        metric(&self.metrics, &format!("exclave_transport_refusals_total{{reason=\"{reason}\"}}")) as u64
     }
 
     /// SIGKILL the process and wait for it.
@@ -155,44 +157,81 @@ pub fn commitment(block: u32, set_id: u64, root: u8) -> Vec<u8> {
 /// Raw HTTPS POST to a signer (for malformed requests a typed client cannot send). Returns the
 /// response text, or the I/O error (e.g. a refused handshake).
 pub fn raw_post(signer: &Signer, body: &[u8], with_client_cert: bool) -> std::io::Result<String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(raw_post_async(signer.rpc.clone(), signer.tls(), body.to_vec(), with_client_cert))
+    let cert = with_client_cert.then(|| signer.tls()).map(|t| (t.cert, t.key));
+    raw_request(signer, &post_request(body), cert, None)
 }
 
-async fn raw_post_async(url: String, tls: TlsFiles, body: Vec<u8>, with_cert: bool) -> std::io::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = url.trim_start_matches("https://").to_string();
-    let config = if with_cert {
-        exclave_keystore_remote::tls_client_config(&tls).map_err(std::io::Error::other)?
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        use rustls_pki_types::pem::PemObject;
-        for c in rustls_pki_types::CertificateDer::pem_slice_iter(&std::fs::read(&tls.ca)?) {
-            roots.add(c.map_err(std::io::Error::other)?).map_err(std::io::Error::other)?;
-        }
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(std::io::Error::other)?
-            .with_root_certificates(roots)
-            .with_no_client_auth()
-    };
-    let tcp = tokio::net::TcpStream::connect(&addr).await?;
-    let name = rustls_pki_types::ServerName::try_from("localhost").map_err(std::io::Error::other)?;
-    let mut stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
+/// An HTTP/1.1 POST of `body` to `/`, closing the connection after the answer.
+pub fn post_request(body: &[u8]) -> Vec<u8> {
     let head = format!(
         "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await?;
-    // A server may answer (413) and close before the whole body is written: keep what it said.
-    let written = stream.write_all(&body).await;
+    [head.as_bytes(), body].concat()
+}
+
+/// Send `request` over TLS to `signer` with the client certificate and key `cert` (none: no
+/// client certificate), from the local address `from` (default: any), and read to the end.
+pub fn raw_request(
+    signer: &Signer,
+    request: &[u8],
+    cert: Option<(PathBuf, PathBuf)>,
+    from: Option<std::net::IpAddr>,
+) -> std::io::Result<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(raw_request_async(signer.rpc.clone(), signer.tls().ca, request.to_vec(), cert, from))
+}
+
+async fn raw_request_async(
+    url: String,
+    ca: PathBuf,
+    request: Vec<u8>,
+    cert: Option<(PathBuf, PathBuf)>,
+    from: Option<std::net::IpAddr>,
+) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr: std::net::SocketAddr = url.trim_start_matches("https://").parse().map_err(std::io::Error::other)?;
+    let config = match cert {
+        Some((cert, key)) => exclave_keystore_remote::tls_client_config(&TlsFiles { ca, cert, key }).map_err(std::io::Error::other)?,
+        None => {
+            let mut roots = rustls::RootCertStore::empty();
+            use rustls_pki_types::pem::PemObject;
+            for c in rustls_pki_types::CertificateDer::pem_slice_iter(&std::fs::read(&ca)?) {
+                roots.add(c.map_err(std::io::Error::other)?).map_err(std::io::Error::other)?;
+            }
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(std::io::Error::other)?
+                .with_root_certificates(roots)
+                .with_no_client_auth()
+        }
+    };
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(ip) = from {
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+    }
+    let tcp = socket.connect(addr).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+    let mut stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
+    // A server may answer (413) and close before the whole request is written: keep what it said.
+    let written = stream.write_all(&request).await;
     let mut out = Vec::new();
-    let read = stream.read_to_end(&mut out).await;
+    // A request without `Connection: close` leaves the connection open after the answer: read
+    // what came within 5 s.
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut out)).await.unwrap_or(Ok(0));
     if out.is_empty() {
         written?;
         read?;
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The value of the metric series `series` (name and labels as printed) at `metrics`, 0 if absent.
+pub fn metric(metrics: &str, series: &str) -> f64 {
+    let (status, body) = http_get(&format!("http://{metrics}/metrics"));
+    assert_eq!(status, 200, "metrics: {body}");
+    let prefix = format!("{series} ");
+    body.lines().find_map(|l| l.strip_prefix(prefix.as_str())).map_or(0.0, |v| v.trim().parse().expect("a metric value"))
 }
 
 /// The `exclave` binary under test.
@@ -218,18 +257,18 @@ impl TestConfig {
             chain: format!("0x{}", hex::encode(CHAIN)),
             keystore_dir: dir.join("keystore"),
             signing_log: dir.join("signing.log"),
-            listen: ListenConfig {
-                address: "127.0.0.1:0".parse().expect("addr"),
-                tls_cert: tls.join("server.pem"),
-                tls_key: tls.join("server.key"),
-                client_ca: tls.join("ca.pem"),
-                max_request_bytes: 256 * 1024,
-            },
+            listen: ListenConfig::new(
+                "127.0.0.1:0".parse().expect("addr"),
+                tls.join("server.pem"),
+                tls.join("server.key"),
+                tls.join("ca.pem"),
+            ),
             metrics: Some(MetricsConfig { address: "127.0.0.1:0".parse().expect("addr") }),
             babe: BabeConfig { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
             claims,
             audit: AuditConfig::default(),
             lease: LeaseConfig::default(),
+            insecure_key_file_permissions: false,
         })
     }
 
@@ -259,6 +298,11 @@ impl TestConfig {
     }
 
     /// Another `[lease]` table.
+    pub fn max_concurrent_requests(mut self, n: usize) -> Self {
+        self.0.listen.max_concurrent_requests = n;
+        self
+    }
+
     pub fn lease(mut self, lease: LeaseConfig) -> Self {
         self.0.lease = lease;
         self
@@ -390,6 +434,7 @@ pub fn engine_with_lease(
     let options = exclave_signer::signing_log::LogOptions { checkpoint_every: 5, ..exclave_signer::signing_log::LogOptions::new(signer) };
     exclave_signer::engine::Engine::new(
         exclave_signer::engine::EngineSettings {
+            store_instance: None,
             signer_id: signer.into(),
             bounds: exclave_policies::SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
             insecure_dev_seeds: false,

@@ -1,0 +1,120 @@
+//! The RPC transport under abuse: a flood of idle sockets from one address cannot starve other
+//! clients (per-address cap, handshake deadline), a server certificate cannot act as a client,
+//! batches are capped, WebSocket upgrades are not served, and requests beyond the in-flight bound
+//! are answered `503 overloaded` at once. Every refusal is counted by reason.
+
+use crate::common::*;
+use exclave_tikv_protocol_standin::StandIn;
+use std::{
+    net::{IpAddr, TcpStream},
+    time::{Duration, Instant},
+};
+
+const STATUS: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"exclave_status","params":[]}"#;
+
+fn loopback(last: u8) -> IpAddr {
+    IpAddr::from([127, 0, 0, last])
+}
+
+fn status_from(signer: &Signer, from: IpAddr) -> std::io::Result<String> {
+    let tls = signer.tls();
+    raw_request(signer, &post_request(STATUS), Some((tls.cert, tls.key)), Some(from))
+}
+
+fn answered(reply: &std::io::Result<String>) -> bool {
+    reply.as_ref().is_ok_and(|r| r.contains("\"storeId\""))
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_flood_of_idle_sockets_from_one_address_starves_no_other_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = Signer::start(dir.path(), 0);
+    let addr: std::net::SocketAddr = signer.rpc.trim_start_matches("https://").parse().expect("addr");
+    // 40 sockets that never start TLS: the default cap is 32 per address.
+    let idle: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(addr).expect("connect")).collect();
+    wait_for("8 connections over the per-address cap refused", Duration::from_secs(5), || signer.transport_refusals("address-limit") >= 8);
+    assert!(answered(&status_from(&signer, loopback(2))), "a client from another address is served");
+    assert!(!answered(&status_from(&signer, loopback(1))), "a 33rd connection from the flooding address is not");
+    // The idle ones are cut at the handshake deadline (5 s): the address is served again.
+    wait_for("the idle sockets cut at the handshake deadline", Duration::from_secs(10), || {
+        signer.transport_refusals("handshake-timeout") >= 32
+    });
+    assert!(answered(&status_from(&signer, loopback(1))), "served again once the idle sockets were cut");
+    drop(idle);
+}
+
+#[test]
+fn a_server_certificate_cannot_act_as_a_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = Signer::start(dir.path(), 0);
+    let tls = dir.path().join("tls");
+    let as_server = raw_request(&signer, &post_request(STATUS), Some((tls.join("server.pem"), tls.join("server.key"))), None);
+    assert!(!answered(&as_server), "the server certificate was served as a client: {as_server:?}");
+    // rustls' verifier already refuses a certificate whose usage excludes client authentication
+    // (the handshake fails); one without any usage is refused after it (not-client-auth).
+    let refused = signer.transport_refusals("handshake-failed") + signer.transport_refusals("client-cert-not-client-auth");
+    assert_eq!(refused, 1, "one refusal counted");
+    assert!(answered(&status_from(&signer, loopback(1))), "the node certificate is served");
+}
+
+#[test]
+fn batches_are_capped_and_websocket_is_not_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = Signer::start(dir.path(), 0);
+    let tls = signer.tls();
+    let cert = || Some((tls.cert.clone(), tls.key.clone()));
+    let batch = |n: usize| {
+        let calls: Vec<String> = (0..n).map(|i| format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"exclave_status","params":[]}}"#)).collect();
+        raw_request(&signer, &post_request(format!("[{}]", calls.join(",")).as_bytes()), cert(), None).expect("post")
+    };
+    assert_eq!(batch(16).matches("\"storeId\"").count(), 16, "a batch of 16 is served");
+    let refused = batch(17);
+    assert_eq!(refused.matches("\"storeId\"").count(), 0, "a batch of 17 is refused whole: {refused}");
+    assert!(refused.contains("error"), "{refused}");
+    let upgrade = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let reply = raw_request(&signer, upgrade, cert(), None).unwrap_or_default();
+    assert!(!reply.starts_with("HTTP/1.1 101"), "WebSocket upgrade accepted: {reply}");
+}
+
+#[test]
+fn requests_beyond_the_in_flight_bound_are_answered_overloaded_at_once() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let standin = rt.block_on(StandIn::start()).expect("stand-in");
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    import_key(&dir.path().join("keystore"), "gran", "//Alice");
+    let cfg =
+        TestConfig::new(dir.path(), "signer-a").claims(standin_claims(&standin.pd_endpoint(), 3000)).max_concurrent_requests(1).write();
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    let vote = grandpa_payload(false, 0xaa, 1, 1, 1);
+    let sign = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"exclave_sign","params":[{{"chain":"0x{}","keyType":"gran","crypto":"ed25519","public":"0x{}","message":"0x{}"}}]}}"#,
+        hex::encode(CHAIN),
+        hex::encode(alice(exclave_policies::KeyType::GRANDPA)),
+        hex::encode(&vote)
+    );
+    // A sign request that waits on a frozen store holds the only place for up to 3 s.
+    standin.faults().freeze_store(true);
+    let slow = std::thread::scope(|s| {
+        let slow = s.spawn(|| raw_post(&signer, sign.as_bytes(), true));
+        wait_for("the sign request in flight", Duration::from_secs(5), || signer.rpc_calls("sign") == 1);
+        let started = Instant::now();
+        let reply = raw_post(&signer, STATUS, true).expect("post");
+        assert!(reply.starts_with("HTTP/1.1 503") && reply.contains("overloaded"), "{reply}");
+        assert!(started.elapsed() < Duration::from_secs(1), "the refusal waited {:?}", started.elapsed());
+        slow.join().expect("slow request")
+    });
+    standin.faults().freeze_store(false);
+    assert!(slow.expect("post").contains("\"code\":1004"), "the frozen store's request failed as store-unavailable");
+    assert_eq!(signer.transport_refusals("overloaded"), 1);
+    assert!(answered(&raw_post(&signer, STATUS, true)), "served again once the slow request ended");
+}
