@@ -160,6 +160,10 @@ pub struct AuditConfig {
     /// Rotate the active log file once it reaches this many bytes (the chain continues).
     #[serde(default = "default_rotate_bytes")]
     pub rotate_bytes: u64,
+    /// `/ready` fails while the signing log's filesystem has less than this many bytes free
+    /// (default 512 MiB), well before a full disk withholds every signature.
+    #[serde(default = "default_min_free_bytes")]
+    pub min_free_bytes: u64,
 }
 
 impl Default for AuditConfig {
@@ -168,8 +172,14 @@ impl Default for AuditConfig {
             checkpoint_every: default_checkpoint_every(),
             checkpoint_interval_ms: default_checkpoint_interval_ms(),
             rotate_bytes: default_rotate_bytes(),
+            min_free_bytes: default_min_free_bytes(),
         }
     }
+}
+
+/// The default of `audit.min_free_bytes`: 512 MiB.
+pub fn default_min_free_bytes() -> u64 {
+    512 << 20
 }
 
 fn default_checkpoint_every() -> u64 {

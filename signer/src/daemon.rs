@@ -93,6 +93,8 @@ pub struct DaemonOptions {
     pub lease: Option<crate::lease::LeaseSettings>,
     /// Load key files, the TLS key and the audit key that group or others may read.
     pub insecure_key_file_permissions: bool,
+    /// `/ready` fails while the signing log's filesystem has less free than this.
+    pub log_min_free_bytes: u64,
 }
 
 /// Why a signer could not start.
@@ -193,6 +195,7 @@ impl DaemonOptions {
             dev: false,
             lease: c.lease.settings()?,
             insecure_key_file_permissions: c.insecure_key_file_permissions,
+            log_min_free_bytes: c.audit.min_free_bytes,
         })
     }
 
@@ -229,6 +232,7 @@ impl DaemonOptions {
             dev: true,
             lease: crate::config::LeaseConfig::default().settings()?,
             insecure_key_file_permissions: false,
+            log_min_free_bytes: crate::config::default_min_free_bytes(),
         })
     }
 }
@@ -310,6 +314,7 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
     };
     let settings = EngineSettings {
         store_instance,
+        log_min_free_bytes: opts.log_min_free_bytes,
         signer_id: opts.signer_id.clone(),
         bounds: opts.bounds,
         insecure_dev_seeds: opts.dev,

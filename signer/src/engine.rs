@@ -41,6 +41,8 @@ pub struct EngineSettings {
     /// so that two signers on copies of one `claims.redb` report different stores and a node
     /// never fails over between them. `None` for shared stores.
     pub store_instance: Option<String>,
+    /// `/ready` fails while the signing log's filesystem has less free than this.
+    pub log_min_free_bytes: u64,
 }
 
 /// The signer's core.
@@ -566,10 +568,18 @@ impl Engine {
         }
     }
 
-    /// Ready when keys are loaded and the store answers.
+    /// Ready when keys are loaded, the signing log's disk has room and the store answers.
     pub async fn readiness(&self) -> Result<(), String> {
         if self.keys.read().is_empty() {
             return Err("no keys loaded".into());
+        }
+        if let Some((available, _)) = crate::metrics::log_disk(self.log.path()) {
+            let min = self.settings.log_min_free_bytes;
+            if available < min {
+                return Err(format!(
+                    "the signing log's disk has {available} bytes free, below audit.min_free_bytes = {min}: free space before it fills (a full disk withholds every signature)"
+                ));
+            }
         }
         self.store.ping().await.map_err(|e| e.to_string())
     }

@@ -148,14 +148,22 @@ impl Metrics {
 
     /// Read the signing log's filesystem usage into the disk gauges (at each scrape).
     pub fn observe_log_disk(&self, log: &std::path::Path) {
-        let dir = log.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        match rustix::fs::statvfs(dir) {
-            Ok(st) => {
-                let (avail, size) = (st.f_bavail.saturating_mul(st.f_frsize), st.f_blocks.saturating_mul(st.f_frsize));
-                self.log_disk_available.set(i64::try_from(avail).unwrap_or(i64::MAX));
-                self.log_disk_size.set(i64::try_from(size).unwrap_or(i64::MAX));
-            }
-            Err(e) => tracing::warn!(path = %dir.display(), error = %e, "cannot read the signing log's filesystem usage"),
+        if let Some((avail, size)) = log_disk(log) {
+            self.log_disk_available.set(i64::try_from(avail).unwrap_or(i64::MAX));
+            self.log_disk_size.set(i64::try_from(size).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+/// Bytes available to the signer and total size of the filesystem holding the signing log
+/// `log`; `None` (with a warning) if it cannot be read.
+pub fn log_disk(log: &std::path::Path) -> Option<(u64, u64)> {
+    let dir = log.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    match rustix::fs::statvfs(dir) {
+        Ok(st) => Some((st.f_bavail.saturating_mul(st.f_frsize), st.f_blocks.saturating_mul(st.f_frsize))),
+        Err(e) => {
+            tracing::warn!(path = %dir.display(), error = %e, "cannot read the signing log's filesystem usage");
+            None
         }
     }
 }

@@ -200,3 +200,25 @@ fn the_systemd_unit_verifies() {
     let about_unit: Vec<&str> = said.lines().filter(|l| l.contains("exclave.service")).collect();
     assert!(about_unit.is_empty(), "systemd-analyze has remarks on the unit: {about_unit:?}");
 }
+
+/// `/ready` fails, naming the figures, while the signing log's filesystem has less free than
+/// `audit.min_free_bytes`; with the default it is ready.
+#[test]
+fn ready_fails_before_the_signing_log_disk_fills() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    import_key(&dir.path().join("keystore"), "gran", "//Alice");
+    let ready = |min_free: Option<u64>, id: &str| {
+        let mut cfg = TestConfig::new(dir.path(), id).own_log();
+        if let Some(bytes) = min_free {
+            cfg = cfg.min_free_bytes(bytes);
+        }
+        let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.write().display().to_string()], dir.path());
+        http_get(&format!("http://{}/ready", signer.metrics))
+    };
+    let (status, body) = ready(None, "signer-a");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = ready(Some(u64::MAX / 2), "signer-b");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("bytes free, below audit.min_free_bytes"), "{body}");
+}

@@ -298,6 +298,11 @@ impl TestConfig {
     }
 
     /// Another `[lease]` table.
+    pub fn min_free_bytes(mut self, bytes: u64) -> Self {
+        self.0.audit.min_free_bytes = bytes;
+        self
+    }
+
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
         self.0.listen.max_concurrent_requests = n;
         self
@@ -435,6 +440,7 @@ pub fn engine_with_lease(
     exclave_signer::engine::Engine::new(
         exclave_signer::engine::EngineSettings {
             store_instance: None,
+            log_min_free_bytes: 0,
             signer_id: signer.into(),
             bounds: exclave_policies::SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
             insecure_dev_seeds: false,
