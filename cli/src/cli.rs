@@ -233,7 +233,7 @@ fn print_dev_banner(opts: &DaemonOptions, d: &daemon::Daemon) {
     println!("\nExclave dev signer ready (loopback only, //Alice keys, embedded claim store in {})", dir.display());
     println!("  keys:");
     for kt in KeyType::SUPPORTED {
-        for public in d.engine.keys(exclave_protocol::WireKeyType(kt.0)) {
+        for public in d.engine.keys(exclave_protocol::WireKeyType(kt.0), None) {
             println!("    {kt}  {public:?}");
         }
     }
@@ -254,6 +254,15 @@ fn print_dev_banner(opts: &DaemonOptions, d: &daemon::Daemon) {
                 addr = d.rpc_addr
             );
             println!("               -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"exclave_status\",\"params\":[]}}'");
+            let (stranger, stranger_key) = (tls.join("stranger.pem"), tls.join("stranger.key"));
+            if stranger.exists() {
+                println!("  deny by default: the same CA also issued {} (CN dev-stranger), which no grant names;", stranger.display());
+                println!(
+                    "               the same curl with --cert {} --key {} and method exclave_keys (params [\"gran\"]) is refused (1005)",
+                    stranger.display(),
+                    stranger_key.display()
+                );
+            }
         }
         TransportOptions::InsecurePlaintext => {
             println!("  INSECURE plaintext RPC at http://{} (dev only)", d.rpc_addr);

@@ -36,6 +36,10 @@ pub struct Config {
     /// (with a warning). Off: such files are refused. Only for filesystems without Unix modes.
     #[serde(default)]
     pub insecure_key_file_permissions: bool,
+    /// Per-client permissions (`[[clients]]`): a client not named here may do nothing. At least
+    /// one entry is required.
+    #[serde(default)]
+    pub clients: Vec<crate::grants::ClientConfig>,
 }
 
 /// The active-node lease: of several nodes of one validator, only the holder authors and votes.
@@ -434,6 +438,13 @@ impl Config {
         Ok(config)
     }
 
+    /// The `[[clients]]` grants, checked against the lease's validator names.
+    pub fn grants(&self) -> Result<crate::grants::Grants, ConfigError> {
+        let validators: Vec<String> =
+            self.lease.validator.iter().cloned().chain(self.lease.groups.iter().map(|g| g.name.clone())).collect();
+        crate::grants::Grants::from_config(&self.clients, &validators).map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
     /// Check values a type cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         parse_chain(&self.chain)?;
@@ -449,6 +460,7 @@ impl Config {
             ));
         }
         self.lease.settings()?;
+        self.grants()?;
         let l = &self.listen;
         if l.max_connections == 0
             || l.max_connections_per_address == 0
@@ -556,6 +568,7 @@ mod tests {
              [listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"c\"\ntls_key = \"k\"\nclient_ca = \"a\"\n\
              [babe]\nslot_duration_ms = 6000\n\
              [claims]\nbackend = \"embedded\"\npath = \"c.redb\"\ndeadline_ms = {deadline_ms}\n\
+             [[clients]]\nname = \"n\"\nkeys = [\"*\"]\n\
              [lease]\n{lease}",
             "11".repeat(32)
         );

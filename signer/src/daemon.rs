@@ -95,6 +95,8 @@ pub struct DaemonOptions {
     pub insecure_key_file_permissions: bool,
     /// `/ready` fails while the signing log's filesystem has less free than this.
     pub log_min_free_bytes: u64,
+    /// Who may do what (`[[clients]]`; `--dev`: the dev node may do everything).
+    pub grants: crate::grants::Grants,
 }
 
 /// Why a signer could not start.
@@ -196,6 +198,7 @@ impl DaemonOptions {
             lease: c.lease.settings()?,
             insecure_key_file_permissions: c.insecure_key_file_permissions,
             log_min_free_bytes: c.audit.min_free_bytes,
+            grants: c.grants()?,
         })
     }
 
@@ -233,6 +236,11 @@ impl DaemonOptions {
             lease: crate::config::LeaseConfig::default().settings()?,
             insecure_key_file_permissions: false,
             log_min_free_bytes: crate::config::default_min_free_bytes(),
+            grants: if insecure_plaintext {
+                crate::grants::Grants::everything_for(&[crate::tls::DEV_CLIENT]).with_plaintext_clients_as(crate::tls::DEV_CLIENT)
+            } else {
+                crate::grants::Grants::everything_for(&[crate::tls::DEV_CLIENT])
+            },
         })
     }
 }
@@ -313,6 +321,7 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         _ => None,
     };
     let settings = EngineSettings {
+        grants: opts.grants.clone(),
         store_instance,
         log_min_free_bytes: opts.log_min_free_bytes,
         signer_id: opts.signer_id.clone(),

@@ -6,9 +6,10 @@
 use crate::{
     chain::ChainPin,
     clock::now_ms,
+    grants::Operation,
     keystore_dir::{KeyPair, KeyRing, KeystoreDir},
     lease::{LeaseSettings, LeaseView, Leases},
-    metrics::{KeyLabels, Metrics, RequestLabels},
+    metrics::{DeniedLabels, KeyLabels, Metrics, RequestLabels},
     signing_log::{Decision, LogLine, SigningLog},
 };
 use exclave_claims::{ClaimOutcome, ClaimStore};
@@ -43,6 +44,8 @@ pub struct EngineSettings {
     pub store_instance: Option<String>,
     /// `/ready` fails while the signing log's filesystem has less free than this.
     pub log_min_free_bytes: u64,
+    /// Who may do what (`[[clients]]`).
+    pub grants: crate::grants::Grants,
 }
 
 /// The signer's core.
@@ -108,6 +111,28 @@ impl Engine {
         Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics, leases, store_id }
     }
 
+    /// Check `client`'s grant for `op` (on `key`); a refusal is logged and counted.
+    fn grant(&self, client: &str, op: Operation, key: Option<(KeyType, &[u8])>) -> Result<(), EngineError> {
+        let validator = match (key, &self.leases) {
+            (Some((_, public)), Some(leases)) => leases.validator_of(public),
+            _ => "",
+        };
+        self.settings.grants.check(client, op, key.map(|(kt, p)| (kt, p, validator))).map_err(|denied| {
+            let label = if self.settings.grants.knows(client) { client.to_owned() } else { "unconfigured".into() };
+            self.metrics.denied.get_or_create(&DeniedLabels { client: label, operation: op.name() }).inc();
+            tracing::warn!(client, operation = op.name(), reason = %denied, "request not granted");
+            EngineError::Denied(denied)
+        })
+    }
+
+    /// Refuse a certificate other than the one pinned for its client name.
+    pub fn check_certificate(&self, client: &str, sha256: &[u8; 32]) -> Result<(), EngineError> {
+        self.settings.grants.check_certificate(client, sha256).map_err(|denied| {
+            self.metrics.denied.get_or_create(&DeniedLabels { client: client.to_owned(), operation: "certificate" }).inc();
+            EngineError::Denied(denied)
+        })
+    }
+
     fn pair(&self, key_type: KeyType, public: &[u8]) -> Result<Arc<KeyPair>, EngineError> {
         self.keys.read().get(key_type, public).cloned().ok_or_else(|| EngineError::UnknownKey { key_type, public: public.to_vec() })
     }
@@ -142,8 +167,9 @@ impl Engine {
     }
 
     async fn sign_inner(&self, client: &str, req: &SignRequest, trace: &mut Trace) -> Result<SignResponse, EngineError> {
-        let chain = self.chain.check(&req.chain.0)?;
         let key_type = KeyType(req.key_type.0);
+        self.grant(client, Operation::Sign, Some((key_type, &req.public.0)))?;
+        let chain = self.chain.check(&req.chain.0)?;
         let context = to_context(&req.context);
         trace.preimage = match &req.context {
             SignContext::None => None,
@@ -284,7 +310,7 @@ impl Engine {
     /// `exclave_vrfPreOutput`.
     pub async fn vrf_pre_output(&self, client: &str, req: VrfRequest) -> Result<Bytes, EngineError> {
         use sp_core::crypto::VrfSecret;
-        let (pair, ctx) = self.vrf_prepare(&req)?;
+        let (pair, ctx) = self.vrf_prepare(client, &req)?;
         self.require_active(client, KeyType(req.key_type.0), &req.public.0).await?;
         let data = exclave_policies::vrf_sign_data(&ctx);
         let pair = pair.as_sr25519().ok_or(EngineError::NotSr25519)?;
@@ -293,15 +319,16 @@ impl Engine {
 
     async fn vrf_inner(&self, client: &str, req: &VrfRequest) -> Result<sp_core::sr25519::vrf::VrfSignature, EngineError> {
         use sp_core::crypto::VrfSecret;
-        let (pair, ctx) = self.vrf_prepare(req)?;
+        let (pair, ctx) = self.vrf_prepare(client, req)?;
         self.require_active(client, KeyType(req.key_type.0), &req.public.0).await?;
         let pair = pair.as_sr25519().ok_or(EngineError::NotSr25519)?;
         Ok(pair.vrf_sign(&exclave_policies::vrf_sign_data(&ctx)))
     }
 
-    fn vrf_prepare(&self, req: &VrfRequest) -> Result<(Arc<KeyPair>, VrfContext), EngineError> {
-        let chain = self.chain.check(&req.chain.0)?;
+    fn vrf_prepare(&self, client: &str, req: &VrfRequest) -> Result<(Arc<KeyPair>, VrfContext), EngineError> {
         let key_type = KeyType(req.key_type.0);
+        self.grant(client, Operation::Vrf, Some((key_type, &req.public.0)))?;
+        let chain = self.chain.check(&req.chain.0)?;
         if key_type != KeyType::BABE {
             return Err(EngineError::Policy(PolicyError::VrfNotAllowed { key_type }));
         }
@@ -379,22 +406,37 @@ impl Engine {
         self.metrics.requests.get_or_create(&RequestLabels { method, key_type, duty, outcome }).inc();
     }
 
-    /// `exclave_publicKeys`.
-    pub fn public_keys(&self, key_type: WireKeyType, crypto: WireCrypto) -> Vec<Bytes> {
-        self.keys.read().publics(KeyType(key_type.0), Some(to_crypto(crypto))).into_iter().map(Bytes).collect()
+    /// `exclave_publicKeys` (with a scheme) and `exclave_keys`: the keys of `key_type` held and
+    /// granted to `client`.
+    pub fn public_keys(&self, client: &str, key_type: WireKeyType, crypto: Option<WireCrypto>) -> Result<Vec<Bytes>, EngineError> {
+        self.grant(client, Operation::ListKeys, None)?;
+        let kt = KeyType(key_type.0);
+        let held = self.keys(key_type, crypto);
+        Ok(held.into_iter().filter(|p| self.granted(client, Operation::ListKeys, kt, &p.0)).collect())
     }
 
-    /// `exclave_keys`.
-    pub fn keys(&self, key_type: WireKeyType) -> Vec<Bytes> {
-        self.keys.read().publics(KeyType(key_type.0), None).into_iter().map(Bytes).collect()
+    /// Every key of `key_type` (and scheme) the signer holds, whoever asks (the dev banner).
+    pub fn keys(&self, key_type: WireKeyType, crypto: Option<WireCrypto>) -> Vec<Bytes> {
+        self.keys.read().publics(KeyType(key_type.0), crypto.map(to_crypto)).into_iter().map(Bytes).collect()
+    }
+
+    /// Whether `client` may do `op` with this key (no refusal is counted: used to filter).
+    fn granted(&self, client: &str, op: Operation, kt: KeyType, public: &[u8]) -> bool {
+        let validator = self.leases.as_ref().map_or("", |l| l.validator_of(public));
+        self.settings.grants.check(client, op, Some((kt, public, validator))).is_ok()
     }
 
     /// `exclave_hasKeys`: true only if every pair is held and, for BABE and GRANDPA keys, the
     /// asking node is its validator's active node.
     pub async fn has_keys(&self, client: &str, keys: &[(Bytes, WireKeyType)]) -> bool {
+        if self.grant(client, Operation::HasKeys, None).is_err() {
+            return false;
+        }
         let held = {
             let ring = self.keys.read();
-            keys.iter().all(|(public, kt)| ring.get(KeyType(kt.0), &public.0).is_some())
+            keys.iter().all(|(public, kt)| {
+                ring.get(KeyType(kt.0), &public.0).is_some() && self.granted(client, Operation::HasKeys, KeyType(kt.0), &public.0)
+            })
         };
         if !held {
             return false;
@@ -432,11 +474,15 @@ impl Engine {
     /// `exclave_lease`: take or renew, for `client`, the lease of each validator one of `keys`
     /// (held, BABE or GRANDPA) belongs to.
     pub async fn lease(&self, client: &str, keys: &[(Bytes, WireKeyType)]) -> Result<Vec<LeaseState>, EngineError> {
+        self.grant(client, Operation::Lease, None)?;
         let Some(leases) = &self.leases else { return Ok(Vec::new()) };
         let mut validators: Vec<String> = {
             let ring = self.keys.read();
             keys.iter()
-                .filter(|(p, kt)| lease_gated(KeyType(kt.0)) && ring.get(KeyType(kt.0), &p.0).is_some())
+                .filter(|(p, kt)| {
+                    let kt = KeyType(kt.0);
+                    lease_gated(kt) && ring.get(kt, &p.0).is_some() && self.granted(client, Operation::Lease, kt, &p.0)
+                })
                 .map(|(p, _)| leases.validator_of(&p.0).to_owned())
                 .collect()
         };
@@ -473,6 +519,7 @@ impl Engine {
         crypto: WireCrypto,
         seed: Option<String>,
     ) -> Result<Bytes, EngineError> {
+        self.grant(client, Operation::KeyManagement, None)?;
         let kt = self.key_type_for(key_type, crypto)?;
         let (pair, suri) = match seed {
             Some(_) if !self.settings.insecure_dev_seeds => {
@@ -490,6 +537,7 @@ impl Engine {
     /// `exclave_insertKey`.
     pub async fn insert_key(&self, client: &str, key_type: WireKeyType, suri: String, public: Bytes) -> Result<(), EngineError> {
         let suri = zeroize::Zeroizing::new(suri);
+        self.grant(client, Operation::KeyManagement, None)?;
         let crypto =
             KeyType(key_type.0).crypto().ok_or(EngineError::Policy(PolicyError::UnsupportedKeyType { key_type: KeyType(key_type.0) }))?;
         let kt = KeyType(key_type.0);

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod grants;
 pub mod hardening;
 pub mod http_status;
 pub mod keystore_dir;

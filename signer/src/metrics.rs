@@ -37,6 +37,16 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+/// Labels of `exclave_denied_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeniedLabels {
+    /// The client (a `[[clients]]` name, or `unconfigured`).
+    pub client: String,
+    /// The operation not granted (`sign`, `vrf`, `has_keys`, `lease`, `list_keys`,
+    /// `key_management`, or `certificate` for a pin mismatch).
+    pub operation: &'static str,
+}
+
 /// Labels of `exclave_lease_holder`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LeaseHolderLabels {
@@ -72,6 +82,8 @@ pub struct Metrics {
     pub rpc_calls: Family<MethodLabel, Counter>,
     /// Connections and requests the transport turned away, by reason.
     pub transport_refusals: Family<ReasonLabel, Counter>,
+    /// Requests refused because the client is not granted them (`[[clients]]`).
+    pub denied: Family<DeniedLabels, Counter>,
     /// Client connections open now (past the TLS handshake or waiting for it).
     pub connections_open: Gauge,
     /// Time for the claim store to answer a claim, seconds.
@@ -106,6 +118,7 @@ impl Metrics {
             requests: Family::default(),
             rpc_calls: Family::default(),
             transport_refusals: Family::default(),
+            denied: Family::default(),
             connections_open: Gauge::default(),
             claim_seconds: Histogram::new(latency_buckets()),
             sign_seconds: Histogram::new(latency_buckets()),
@@ -121,6 +134,7 @@ impl Metrics {
         r.register("requests", "Signer requests by method, key type, duty and outcome", m.requests.clone());
         r.register("rpc_calls", "JSON-RPC calls received, by method", m.rpc_calls.clone());
         r.register("transport_refusals", "Connections and requests the RPC transport turned away, by reason", m.transport_refusals.clone());
+        r.register("denied", "Requests refused because the client is not granted them", m.denied.clone());
         r.register("connections_open", "Client connections open on the RPC listener", m.connections_open.clone());
         r.register("claim_seconds", "Claim-store latency of one claim", m.claim_seconds.clone());
         r.register("sign_seconds", "Latency of signing requests, request to reply", m.sign_seconds.clone());

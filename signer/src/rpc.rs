@@ -15,10 +15,15 @@ use jsonrpsee::{
 };
 use std::sync::Arc;
 
-/// The identity of the client on a connection (its certificate's name), put into every
-/// request's extensions by the server.
+/// The identity of the client on a connection, put into every request's extensions by the
+/// server.
 #[derive(Clone, Debug)]
-pub struct ClientIdentity(pub String);
+pub struct ClientIdentity {
+    /// Its certificate's common name (`[[clients]] name`).
+    pub name: String,
+    /// SHA-256 of its certificate (checked against a `sha256` pin); `None` in plaintext dev mode.
+    pub sha256: Option<[u8; 32]>,
+}
 
 /// The wire form of an engine error: its category's stable code, its message and its data. As
 /// `sc-keystore` maps its errors into the keystore trait's categories, the engine's precise
@@ -47,18 +52,18 @@ impl Rpc {
         Self { engine, metrics }
     }
 
-    /// The authenticated client of a call to `method`, counted.
+    /// The authenticated client of a call to `method` (its certificate checked against its
+    /// pin, if it has one), counted.
     fn client<'e>(&self, ext: &'e Extensions, method: &'static str) -> Result<&'e str, ExclaveError> {
-        let client = client(ext)?;
+        let identity = ext
+            .get::<ClientIdentity>()
+            .ok_or_else(|| ExclaveError::new(ErrorKind::Unauthorised, "no authenticated client identity on this connection"))?;
         self.metrics.rpc_calls.get_or_create(&MethodLabel { method }).inc();
-        Ok(client)
+        if let Some(sha256) = &identity.sha256 {
+            self.engine.check_certificate(&identity.name, sha256)?;
+        }
+        Ok(identity.name.as_str())
     }
-}
-
-fn client(ext: &Extensions) -> Result<&str, ExclaveError> {
-    ext.get::<ClientIdentity>()
-        .map(|c| c.0.as_str())
-        .ok_or_else(|| ExclaveError::new(ErrorKind::Unauthorised, "no authenticated client identity on this connection"))
 }
 
 #[async_trait]
@@ -72,13 +77,11 @@ impl ExclaveApiServer for Rpc {
     }
 
     async fn public_keys(&self, ext: &Extensions, key_type: WireKeyType, crypto: WireCrypto) -> RpcResult<Vec<Bytes>> {
-        self.client(ext, "publicKeys")?;
-        Ok(self.engine.public_keys(key_type, crypto))
+        Ok(self.engine.public_keys(self.client(ext, "publicKeys")?, key_type, Some(crypto))?)
     }
 
     async fn keys(&self, ext: &Extensions, key_type: WireKeyType) -> RpcResult<Vec<Bytes>> {
-        self.client(ext, "keys")?;
-        Ok(self.engine.keys(key_type))
+        Ok(self.engine.public_keys(self.client(ext, "keys")?, key_type, None)?)
     }
 
     async fn has_keys(&self, ext: &Extensions, keys: Vec<(Bytes, WireKeyType)>) -> RpcResult<bool> {

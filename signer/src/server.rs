@@ -168,19 +168,19 @@ async fn connection(sock: TcpStream, shared: &Shared, stop: StopHandle) -> Resul
             };
             let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).ok_or("client sent no certificate")?;
             let identity = match crate::tls::client_identity(cert) {
-                Ok(name) => ClientIdentity(name),
+                Ok(name) => ClientIdentity { name, sha256: Some(sp_crypto_hashing::sha2_256(cert.as_ref())) },
                 Err(refusal) => {
                     shared.refuse(refusal.label());
                     tracing::warn!(reason = %refusal, "client certificate refused");
                     return Err(refusal.to_string());
                 }
             };
-            tracing::debug!(client = %identity.0, "client authenticated");
+            tracing::debug!(client = %identity.name, "client authenticated");
             serve(tls, identity, shared, stop).await.map_err(|e| e.to_string())
         }
         Transport::InsecurePlaintext => {
             let port = sock.peer_addr().map_err(|e| e.to_string())?.port();
-            let identity = ClientIdentity(format!("insecure-plaintext-{port}"));
+            let identity = ClientIdentity { name: format!("{}{port}", crate::grants::PLAINTEXT_PREFIX), sha256: None };
             serve(sock, identity, shared, stop).await.map_err(|e| e.to_string())
         }
     }

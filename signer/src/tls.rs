@@ -157,6 +157,11 @@ pub fn client_identity(cert: &CertificateDer<'_>) -> Result<String, ClientCertRe
     }
 }
 
+/// The dev node's client certificate name: `--dev` grants it everything.
+pub const DEV_CLIENT: &str = "dev-node";
+/// A second dev client certificate that no grant names: every request with it is refused.
+pub const DEV_STRANGER: &str = "dev-stranger";
+
 /// Paths of the dev PKI files.
 #[derive(Debug, Clone)]
 pub struct DevPki {
@@ -170,6 +175,10 @@ pub struct DevPki {
     pub client_cert: PathBuf,
     /// Client key.
     pub client_key: PathBuf,
+    /// A client certificate of the same CA that no grant names (CN `dev-stranger`).
+    pub stranger_cert: PathBuf,
+    /// Its key.
+    pub stranger_key: PathBuf,
 }
 
 impl DevPki {
@@ -189,10 +198,12 @@ impl DevPki {
             server_key: tls.join("server.key"),
             client_cert: tls.join("client.pem"),
             client_key: tls.join("client.key"),
+            stranger_cert: tls.join("stranger.pem"),
+            stranger_key: tls.join("stranger.key"),
         };
         if !pki.ca.exists() {
             std::fs::create_dir_all(&tls).map_err(io(&tls))?;
-            pki.generate(&[&["dev-node"], nodes].concat())?;
+            pki.generate(&[&[DEV_CLIENT], nodes].concat())?;
         }
         for node in nodes {
             let (cert, _) = pki.node_files(node);
@@ -237,6 +248,9 @@ impl DevPki {
         write_file(&self.server_key, server_key.as_bytes(), 0o600)?;
         write_file(&self.client_cert, client_pem.as_bytes(), 0o644)?;
         write_file(&self.client_key, client_key.as_bytes(), 0o600)?;
+        let (stranger_pem, stranger_key) = leaf(DEV_STRANGER, vec![], ClientAuth)?;
+        write_file(&self.stranger_cert, stranger_pem.as_bytes(), 0o644)?;
+        write_file(&self.stranger_key, stranger_key.as_bytes(), 0o600)?;
         for node in &clients[1..] {
             let (pem, key) = leaf(node, vec![], ClientAuth)?;
             let (cert_path, key_path) = self.node_files(node);

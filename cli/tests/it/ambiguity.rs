@@ -105,6 +105,7 @@ fn engine(dir: &std::path::Path) -> (Engine, Arc<Mutex<Fault>>) {
     ring.insert(exclave_policies::KeyType::GRANDPA, KeyPair::from_suri(exclave_policies::Crypto::Ed25519, "//Alice").expect("key"));
     let settings = EngineSettings {
         store_instance: None,
+        grants: exclave_signer::grants::Grants::insecure_allow_all(),
         log_min_free_bytes: 0,
         signer_id: "signer-a".into(),
         bounds: SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },

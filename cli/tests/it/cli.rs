@@ -222,3 +222,36 @@ fn ready_fails_before_the_signing_log_disk_fills() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("bytes free, below audit.min_free_bytes"), "{body}");
 }
+
+/// The compose demo's signer configs are valid configs for this signer (strict parse and
+/// validation: unknown keys, a missing `[[clients]]`, bad grants all fail here, not in a container).
+#[test]
+fn the_compose_signer_configs_are_valid() {
+    for name in ["signer-a.toml", "signer-b.toml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker").join(name);
+        let config = exclave_signer::config::Config::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(config.grants().is_ok(), "{name}: grants");
+    }
+}
+
+/// The worked permissions config in docs/security.md is a valid config.
+#[test]
+fn the_worked_permissions_config_in_the_docs_is_valid() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/security.md")).expect("doc");
+    let section = doc.split("## Permissions").nth(1).expect("permissions section");
+    let example = section.split("```toml\n").nth(1).and_then(|s| s.split("```").next()).expect("toml block");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut base = TestConfig::new(dir.path(), "signer-a");
+    base.0.clients.clear();
+    let base = base.toml();
+    // The base's own [lease] table gives way to the example's.
+    let base: String =
+        base.split("[lease]").next().expect("base").lines().filter(|l| !l.starts_with("clients = ")).collect::<Vec<_>>().join("\n");
+    let path = dir.path().join("exclave.toml");
+    std::fs::write(&path, format!("{base}\n{example}")).expect("write");
+    let config = exclave_signer::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}\n{base}\n{example}"));
+    let grants = config.grants().expect("grants");
+    for name in ["alice-1", "alice-2", "bob-1", "monitor"] {
+        assert!(grants.knows(name), "{name}");
+    }
+}

@@ -16,6 +16,7 @@ mod failover;
 mod interchange;
 mod keystore_conformance;
 mod lease;
+mod permissions;
 mod polkadot_keys;
 mod race;
 mod shared_store;

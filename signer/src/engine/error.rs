@@ -11,6 +11,9 @@ use exclave_protocol::ErrorKind;
 /// where a node could wonder.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The client is not granted this operation or key (`[[clients]]`); nothing was signed.
+    #[error("{0}; nothing was done")]
+    Denied(#[from] crate::grants::Denied),
     /// A signing rule refused the request before any claim (opaque bytes, hash mismatch, …).
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -149,7 +152,7 @@ impl EngineError {
             E::StoreMismatch { .. } => ErrorKind::StoreMismatch,
             E::NotMember { .. } | E::Standby { .. } => ErrorKind::NotActive,
             E::BadRandomness { .. } | E::NotSr25519 | E::KeyMaterial(_) => ErrorKind::BadRequest,
-            E::DevSeedsOff => ErrorKind::Unauthorised,
+            E::DevSeedsOff | E::Denied(_) => ErrorKind::Unauthorised,
             E::KeyWrite(_) | E::LogWithheld(_) | E::VerdictWithoutClaim => ErrorKind::Internal,
         }
     }

@@ -269,6 +269,7 @@ impl TestConfig {
             audit: AuditConfig::default(),
             lease: LeaseConfig::default(),
             insecure_key_file_permissions: false,
+            clients: everything_for_test_clients(dir),
         })
     }
 
@@ -336,6 +337,30 @@ pub fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
         std::fs::write(&path, format!("{extra}\n{text}")).expect("write config");
     }
     path
+}
+
+/// `[[clients]]` for the test PKI under `dir/tls`: `dev-node` and every `node-<name>.pem` may do
+/// everything (key management too), with every key. `dev-stranger` is granted nothing.
+pub fn everything_for_test_clients(dir: &Path) -> Vec<exclave_signer::grants::ClientConfig> {
+    let mut names = vec![exclave_signer::tls::DEV_CLIENT.to_string()];
+    if let Ok(entries) = std::fs::read_dir(dir.join("tls")) {
+        let mut nodes: Vec<String> =
+            entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("node-")?.strip_suffix(".pem").map(str::to_owned)).collect();
+        nodes.sort();
+        names.extend(nodes);
+    }
+    names
+        .into_iter()
+        .map(|name| exclave_signer::grants::ClientConfig {
+            name,
+            sha256: None,
+            keys: vec!["*".into()],
+            validators: Vec::new(),
+            operations: exclave_signer::grants::default_operations(),
+            key_types: Vec::new(),
+            key_management: true,
+        })
+        .collect()
 }
 
 /// A plain HTTP GET: status and the whole response.
@@ -440,6 +465,7 @@ pub fn engine_with_lease(
     exclave_signer::engine::Engine::new(
         exclave_signer::engine::EngineSettings {
             store_instance: None,
+            grants: exclave_signer::grants::Grants::insecure_allow_all(),
             log_min_free_bytes: 0,
             signer_id: signer.into(),
             bounds: exclave_policies::SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
