@@ -75,6 +75,12 @@ signer_config() { # ID PORT METRICS
 		endpoints = ["http://127.0.0.1:$E0", "http://127.0.0.1:$E1", "http://127.0.0.1:$E2"]
 		[lease]
 		validator = "alice"
+		[[clients]]
+		name = "alice-1"
+		validators = ["alice"]
+		[[clients]]
+		name = "alice-2"
+		validators = ["alice"]
 	TOML
 	for kt in babe gran imon; do echo "//Alice" | "$EXCLAVE_BIN" keys import --keystore "$TMP/$1/keystore" --key-type "$kt" >/dev/null; done
 	echo "//Alice//audi" | "$EXCLAVE_BIN" keys import --keystore "$TMP/$1/keystore" --key-type audi >/dev/null
