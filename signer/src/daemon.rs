@@ -231,7 +231,12 @@ impl DaemonOptions {
             transport,
             metrics,
             bounds: SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
-            limits: crate::server::ServerLimits::default(),
+            // Dev binds loopback only: every client comes from one address, so the per-address
+            // cap is the global one (the demo and benchmarks open 64 connections).
+            limits: crate::server::ServerLimits {
+                max_connections_per_address: crate::server::ServerLimits::default().max_connections,
+                ..crate::server::ServerLimits::default()
+            },
             dev: true,
             lease: crate::config::LeaseConfig::default().settings()?,
             insecure_key_file_permissions: false,

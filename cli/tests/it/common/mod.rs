@@ -304,6 +304,11 @@ impl TestConfig {
         self
     }
 
+    pub fn max_connections_per_address(mut self, n: usize) -> Self {
+        self.0.listen.max_connections_per_address = n;
+        self
+    }
+
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
         self.0.listen.max_concurrent_requests = n;
         self
