@@ -228,6 +228,10 @@ pub struct ListenConfig {
     /// Time a client has to complete the TLS handshake, in milliseconds.
     #[serde(default = "default_handshake_timeout_ms")]
     pub handshake_timeout_ms: u64,
+    /// PEM certificate revocation list(s) of `client_ca`: a revoked client certificate fails the
+    /// handshake. Read at start-up (restart the signer after updating it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl: Option<PathBuf>,
 }
 
 impl ListenConfig {
@@ -244,6 +248,7 @@ impl ListenConfig {
             max_concurrent_requests: default_max_concurrent_requests(),
             max_batch: default_max_batch(),
             handshake_timeout_ms: default_handshake_timeout_ms(),
+            crl: None,
         }
     }
 

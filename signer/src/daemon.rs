@@ -28,6 +28,8 @@ pub enum TransportOptions {
         key: PathBuf,
         /// CA for client certificates.
         client_ca: PathBuf,
+        /// Revoked client certificates (PEM CRLs of that CA), if any.
+        crl: Option<PathBuf>,
     },
     /// Plain HTTP on loopback, dev only.
     InsecurePlaintext,
@@ -186,6 +188,7 @@ impl DaemonOptions {
                 cert: c.listen.tls_cert.clone(),
                 key: c.listen.tls_key.clone(),
                 client_ca: c.listen.client_ca.clone(),
+                crl: c.listen.crl.clone(),
             },
             metrics: c.metrics.as_ref().map(|m| m.address),
             bounds: SlotBounds {
@@ -216,7 +219,7 @@ impl DaemonOptions {
             TransportOptions::InsecurePlaintext
         } else {
             let pki = DevPki::ensure(&data_dir)?;
-            TransportOptions::Tls { cert: pki.server_cert, key: pki.server_key, client_ca: pki.ca }
+            TransportOptions::Tls { cert: pki.server_cert, key: pki.server_key, client_ca: pki.ca, crl: None }
         };
         Ok(Self {
             signer_id: "dev-signer".into(),
@@ -337,8 +340,9 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
     };
     let engine = Arc::new(Engine::new(settings, chain, keystore, keys, store, log, metrics.clone()));
     let transport = match &opts.transport {
-        TransportOptions::Tls { cert, key, client_ca } => {
-            Transport::Tls(crate::tls::server_config(cert, key, client_ca, opts.insecure_key_file_permissions)?)
+        TransportOptions::Tls { cert, key, client_ca, crl } => {
+            let files = crate::tls::ServerFiles { cert, key, client_ca, crl: crl.as_deref() };
+            Transport::Tls(crate::tls::server_config(files, opts.insecure_key_file_permissions)?)
         }
         TransportOptions::InsecurePlaintext => Transport::InsecurePlaintext,
     };

@@ -82,15 +82,46 @@ pub fn load_key(path: &Path, allow_exposed: bool) -> Result<PrivateKeyDer<'stati
     })
 }
 
-/// A server configuration that requires a client certificate chaining to `client_ca`; the key
-/// file is refused when group or others may read it, unless `allow_exposed_key`.
-pub fn server_config(cert: &Path, key: &Path, client_ca: &Path, allow_exposed_key: bool) -> Result<Arc<ServerConfig>, TlsError> {
+/// The mutual-TLS files of the RPC listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerFiles<'a> {
+    /// The server's certificate chain (PEM).
+    pub cert: &'a Path,
+    /// The server's key (PEM, mode 0600).
+    pub key: &'a Path,
+    /// The CA client certificates must chain to.
+    pub client_ca: &'a Path,
+    /// Revoked client certificates (PEM `X509 CRL`s of that CA), if any.
+    pub crl: Option<&'a Path>,
+}
+
+/// Read every certificate revocation list in a PEM file.
+pub fn load_crls(path: &Path) -> Result<Vec<rustls_pki_types::CertificateRevocationListDer<'static>>, TlsError> {
+    let data = std::fs::read(path).map_err(io(path))?;
+    let crls: Vec<_> = rustls_pki_types::CertificateRevocationListDer::pem_slice_iter(&data)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Pem { path: path.display().to_string(), what: e.to_string() })?;
+    if crls.is_empty() {
+        return Err(TlsError::Pem { path: path.display().to_string(), what: "no X509 CRL block".into() });
+    }
+    Ok(crls)
+}
+
+/// A server configuration that requires a client certificate chaining to `client_ca` and not
+/// revoked by `crl`; the key file is refused when group or others may read it, unless
+/// `allow_exposed_key`.
+pub fn server_config(files: ServerFiles<'_>, allow_exposed_key: bool) -> Result<Arc<ServerConfig>, TlsError> {
+    let ServerFiles { cert, key, client_ca, crl } = files;
     let mut roots = RootCertStore::empty();
     for ca in load_certs(client_ca)? {
         roots.add(ca).map_err(|e| TlsError::Config(format!("client CA {}: {e}", client_ca.display())))?;
     }
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build().map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+    if let Some(crl) = crl {
+        // A client certificate the CRL's issuer did not issue has an unknown status: refused.
+        builder = builder.with_crls(load_crls(crl)?).only_check_end_entity_revocation();
+    }
+    let verifier = builder.build().map_err(|e| TlsError::Config(e.to_string()))?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?

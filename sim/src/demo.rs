@@ -141,7 +141,12 @@ fn start_signers(opts: &DemoOptions, rt: &tokio::runtime::Handle) -> Result<Clus
             store: StoreOptions::Shared(SharedStore(store.clone())),
             store_deadline: Duration::from_secs(2),
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            transport: TransportOptions::Tls { cert: pki.server_cert.clone(), key: pki.server_key.clone(), client_ca: pki.ca.clone() },
+            transport: TransportOptions::Tls {
+                cert: pki.server_cert.clone(),
+                key: pki.server_key.clone(),
+                client_ca: pki.ca.clone(),
+                crl: None,
+            },
             metrics: opts.metrics.then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             bounds: SlotBounds { slot_duration_ms: opts.slot_ms, max_drift_slots: 2, genesis_slot: 0 },
             limits: exclave_signer::server::ServerLimits::default(),

@@ -113,3 +113,67 @@ fn a_config_that_grants_nothing_does_not_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no [[clients]] section"), "{stderr}");
 }
+
+/// With `listen.crl`, a client certificate the CA revoked fails the handshake (and is counted);
+/// the CA's other certificates are served.
+#[test]
+fn a_revoked_client_certificate_fails_the_handshake() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair,
+        KeyUsagePurpose, RevokedCertParams, SerialNumber,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tls = dir.path().join("tls");
+    std::fs::create_dir_all(&tls).expect("tls dir");
+    let write =
+        |name: &str, data: String, mode: u32| exclave_signer::tls::write_file(&tls.join(name), data.as_bytes(), mode).expect("write");
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params.distinguished_name.push(DnType::CommonName, "test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let issue = |cn: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose, serial: u64| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(sans).expect("params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![usage];
+        params.serial_number = Some(SerialNumber::from(serial));
+        (params.signed_by(&key, &ca, &ca_key).expect("cert").pem(), key.serialize_pem())
+    };
+    write("ca.pem", ca.pem(), 0o644);
+    let (server, server_key) = issue("signer", vec!["localhost".into(), "127.0.0.1".into()], ExtendedKeyUsagePurpose::ServerAuth, 10);
+    write("server.pem", server, 0o644);
+    write("server.key", server_key, 0o600);
+    for (name, serial) in [("alice-1", 1), ("alice-2", 2)] {
+        let (cert, key) = issue(name, vec![], ExtendedKeyUsagePurpose::ClientAuth, serial);
+        write(&format!("node-{name}.pem"), cert, 0o644);
+        write(&format!("node-{name}.key"), key, 0o600);
+    }
+    let crl = CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2026, 1, 1),
+        next_update: rcgen::date_time_ymd(2036, 1, 1),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams {
+            serial_number: SerialNumber::from(2u64),
+            revocation_time: rcgen::date_time_ymd(2026, 6, 1),
+            reason_code: None,
+            invalidity_date: None,
+        }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca, &ca_key)
+    .expect("CRL");
+    write("crl.pem", crl.pem().expect("CRL PEM"), 0o644);
+    let cfg = TestConfig::new(dir.path(), "signer-a").crl(tls.join("crl.pem")).write();
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    let status_as = |name: &str| {
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"exclave_status","params":[]}"#;
+        raw_request(&signer, &post_request(body), Some((tls.join(format!("node-{name}.pem")), tls.join(format!("node-{name}.key")))), None)
+    };
+    assert!(status_as("alice-1").is_ok_and(|r| r.contains("\"alice-1\"")), "alice-1 is served");
+    let revoked = status_as("alice-2");
+    assert!(!revoked.as_ref().is_ok_and(|r| r.contains("storeId")), "the revoked alice-2 was served: {revoked:?}");
+    assert_eq!(signer.transport_refusals("handshake-failed"), 1);
+}

@@ -304,6 +304,11 @@ impl TestConfig {
         self
     }
 
+    pub fn crl(mut self, crl: PathBuf) -> Self {
+        self.0.listen.crl = Some(crl);
+        self
+    }
+
     pub fn max_connections_per_address(mut self, n: usize) -> Self {
         self.0.listen.max_connections_per_address = n;
         self
