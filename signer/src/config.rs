@@ -228,6 +228,10 @@ pub struct ListenConfig {
     /// Time a client has to complete the TLS handshake, in milliseconds.
     #[serde(default = "default_handshake_timeout_ms")]
     pub handshake_timeout_ms: u64,
+    /// Time from a request's headers to its answer, body included, in milliseconds (a dripped
+    /// body is cut with 408). Must exceed twice `claims.deadline_ms`.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
     /// PEM certificate revocation list(s) of `client_ca`: a revoked client certificate fails the
     /// handshake. Read at start-up (restart the signer after updating it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,6 +252,7 @@ impl ListenConfig {
             max_concurrent_requests: default_max_concurrent_requests(),
             max_batch: default_max_batch(),
             handshake_timeout_ms: default_handshake_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
             crl: None,
         }
     }
@@ -261,6 +266,7 @@ impl ListenConfig {
             max_concurrent_requests: self.max_concurrent_requests,
             max_batch: self.max_batch,
             handshake_timeout: std::time::Duration::from_millis(self.handshake_timeout_ms),
+            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
         }
     }
 }
@@ -279,6 +285,9 @@ fn default_max_concurrent_requests() -> usize {
 }
 fn default_max_batch() -> u32 {
     crate::server::ServerLimits::default().max_batch
+}
+fn default_request_timeout_ms() -> u64 {
+    crate::server::ServerLimits::default().request_timeout.as_millis() as u64
 }
 fn default_handshake_timeout_ms() -> u64 {
     crate::server::ServerLimits::default().handshake_timeout.as_millis() as u64
@@ -477,6 +486,12 @@ impl Config {
                 "listen.max_connections, max_connections_per_address, max_concurrent_requests, max_batch and handshake_timeout_ms must be > 0"
                     .into(),
             ));
+        }
+        if l.request_timeout_ms <= 2 * self.claims.deadline_ms {
+            return Err(ConfigError::Invalid(format!(
+                "listen.request_timeout_ms ({}) must exceed twice claims.deadline_ms ({}): a claim and its re-read must fit in a request",
+                l.request_timeout_ms, self.claims.deadline_ms
+            )));
         }
         if self.claims.deadline_ms == 0 {
             return Err(ConfigError::Invalid("claims.deadline_ms must be > 0".into()));

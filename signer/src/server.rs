@@ -5,7 +5,9 @@
 //! cap (a connection over either is closed at once), a handshake deadline, a cap on JSON-RPC
 //! batch length, and a bound on requests in flight: over it a request is answered `503
 //! overloaded` at once instead of queueing (the node's keystore then tries its next signer).
-//! `accept` errors (out of file descriptors) back off instead of spinning. Every refusal is
+//! A request has `request_timeout` from its headers to its answer (a body dripped byte by byte
+//! is cut; its headers are bounded only by the per-address cap). `accept` errors (out of file
+//! descriptors) back off instead of spinning. Every refusal is
 //! counted in `exclave_transport_refusals_total{reason}`.
 
 use crate::{
@@ -40,6 +42,9 @@ pub struct ServerLimits {
     pub max_batch: u32,
     /// Time a client has to complete the TLS handshake.
     pub handshake_timeout: Duration,
+    /// Time from a request's headers to its answer, reading the body included: a body dripped
+    /// byte by byte is cut here (`408`, connection closed).
+    pub request_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -51,6 +56,7 @@ impl Default for ServerLimits {
             max_concurrent_requests: 128,
             max_batch: 16,
             handshake_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -198,7 +204,8 @@ where
         .http_only()
         .to_service_builder()
         .build(shared.methods.clone(), stop.clone());
-    let (in_flight, metrics, max) = (shared.in_flight.clone(), shared.metrics.clone(), limits.max_concurrent_requests);
+    let (in_flight, metrics, max, deadline) =
+        (shared.in_flight.clone(), shared.metrics.clone(), limits.max_concurrent_requests, limits.request_timeout);
     let svc = tower::service_fn(move |mut req: jsonrpsee::server::HttpRequest<hyper::body::Incoming>| {
         req.extensions_mut().insert(identity.clone());
         let mut svc = svc.clone();
@@ -209,7 +216,13 @@ where
                 metrics.transport_refusals.get_or_create(&ReasonLabel { reason: "overloaded" }).inc();
                 return Ok(overloaded(max));
             };
-            tower::Service::call(&mut svc, req).await.map_err(|e| std::io::Error::other(e.to_string()))
+            match tokio::time::timeout(deadline, tower::Service::call(&mut svc, req)).await {
+                Ok(answer) => answer.map_err(|e| std::io::Error::other(e.to_string())),
+                Err(_) => {
+                    metrics.transport_refusals.get_or_create(&ReasonLabel { reason: "request-timeout" }).inc();
+                    Ok(timed_out(deadline))
+                }
+            }
         }
         .boxed()
     });
@@ -222,6 +235,16 @@ fn overloaded(max: usize) -> HttpResponse<HttpBody> {
         "overloaded: {max} requests are in flight on this signer; nothing was done, try another signer or again later\n"
     )));
     *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+    response
+}
+
+/// `408`: the request (body included) was not read and answered in time; the connection closes.
+/// Whatever the request was, nothing was released: a claim made before the deadline keeps its
+/// signature for the identical request.
+fn timed_out(deadline: Duration) -> HttpResponse<HttpBody> {
+    let mut response = HttpResponse::new(HttpBody::from(format!("request not completed within {deadline:?}; connection closed\n")));
+    *response.status_mut() = hyper::StatusCode::REQUEST_TIMEOUT;
+    response.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
     response
 }
 

@@ -122,3 +122,41 @@ fn requests_beyond_the_in_flight_bound_are_answered_overloaded_at_once() {
     assert_eq!(signer.transport_refusals("overloaded"), 1);
     assert!(answered(&raw_post(&signer, STATUS, true)), "served again once the slow request ended");
 }
+
+/// A body dripped a byte at a time is cut at the request deadline with `408`, and the
+/// connection closes; a dripping client no longer holds a connection for as long as it likes.
+#[test]
+fn a_body_dripped_byte_by_byte_is_cut_at_the_request_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    let cfg = TestConfig::new(dir.path(), "signer-a").request_timeout_ms(5000).write();
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    let addr: std::net::SocketAddr = signer.rpc.trim_start_matches("https://").parse().expect("addr");
+    let config = exclave_keystore_remote::tls_client_config(&signer.tls()).expect("client TLS");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (reply, took) = rt.block_on(async {
+        let stream = tls_connect(addr, config, None).await.expect("connect");
+        let (mut read, mut write) = tokio::io::split(stream);
+        let started = Instant::now();
+        let head = "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+        write.write_all(head.as_bytes()).await.expect("head");
+        // A valid request, padded to the announced 100 bytes, one byte every 500 ms.
+        let body = format!("{:<100}", String::from_utf8_lossy(STATUS));
+        let drip = tokio::spawn(async move {
+            for byte in body.into_bytes() {
+                if write.write_all(&[byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut out)).await;
+        drip.abort();
+        (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+    });
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(9), "cut after {took:?}");
+    assert_eq!(signer.transport_refusals("request-timeout"), 1);
+}

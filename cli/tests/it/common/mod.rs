@@ -206,13 +206,7 @@ async fn raw_request_async(
                 .with_no_client_auth()
         }
     };
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    if let Some(ip) = from {
-        socket.bind(std::net::SocketAddr::new(ip, 0))?;
-    }
-    let tcp = socket.connect(addr).await?;
-    let name = rustls_pki_types::ServerName::try_from("localhost").map_err(std::io::Error::other)?;
-    let mut stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
+    let mut stream = tls_connect(addr, config, from).await?;
     // A server may answer (413) and close before the whole request is written: keep what it said.
     let written = stream.write_all(&request).await;
     let mut out = Vec::new();
@@ -224,6 +218,21 @@ async fn raw_request_async(
         read?;
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A TLS connection to `addr` (server name `localhost`) from `from` (default: any address).
+pub async fn tls_connect(
+    addr: std::net::SocketAddr,
+    config: rustls::ClientConfig,
+    from: Option<std::net::IpAddr>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(ip) = from {
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+    }
+    let tcp = socket.connect(addr).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+    tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await
 }
 
 /// The value of the metric series `series` (name and labels as printed) at `metrics`, 0 if absent.
@@ -301,6 +310,11 @@ impl TestConfig {
     /// Another `[lease]` table.
     pub fn min_free_bytes(mut self, bytes: u64) -> Self {
         self.0.audit.min_free_bytes = bytes;
+        self
+    }
+
+    pub fn request_timeout_ms(mut self, ms: u64) -> Self {
+        self.0.listen.request_timeout_ms = ms;
         self
     }
 
