@@ -20,8 +20,13 @@
 //! `Inserted` answer always means *this* attempt's put committed. Any error is ambiguous for
 //! `claim`; the caller re-reads (the signer's engine does).
 //!
-//! **What it is not.** No TLS and no etcd authentication yet: use it only on a network you
-//! trust. No leases, TTLs or deletion: claims are append-only. It decides nothing (that is
+//! **Transport.** With [`EtcdConfig::tls`], mutual TLS to every member (rustls, ring): a
+//! network path can neither read nor forge claim traffic, and with the cluster's
+//! `--client-cert-auth` and `auth enable` the client certificate's common name is the etcd user
+//! (its roles decide which keys it may write). Without it, plaintext.
+//!
+//! **What it is not.** No password authentication (it would make every connect send an
+//! `Authenticate` call, and a member down at start-up would stop the store). No leases, TTLs or deletion: claims are append-only. It decides nothing (that is
 //! `exclave-policies`' verdict) and it is no lock service. Its deadline is a retry budget;
 //! the signer still wraps it in [`crate::WithDeadline`].
 
@@ -45,6 +50,25 @@ pub const MAX_WATERMARK_CAS: u32 = 16;
 /// The key `ping` reads (a linearizable read, so it needs a leader and a quorum).
 const PING_KEY: &[u8] = b"exclave/ping/v1";
 
+/// Mutual TLS to the members: the CA their certificates chain to, and this client's
+/// certificate and key (PEM). With `--client-cert-auth` and `auth enable` on the cluster, the
+/// certificate's common name is the etcd user whose roles decide what it may read and write.
+#[derive(Clone)]
+pub struct EtcdTls {
+    /// The CA of the members' certificates (PEM).
+    pub ca: Vec<u8>,
+    /// This client's certificate chain (PEM).
+    pub cert: Vec<u8>,
+    /// This client's key (PEM).
+    pub key: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for EtcdTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EtcdTls { ca, cert, key: <redacted> }")
+    }
+}
+
 /// Where the cluster is and how long a call may take.
 #[derive(Clone, Debug)]
 pub struct EtcdConfig {
@@ -57,6 +81,9 @@ pub struct EtcdConfig {
     pub retry_budget: Duration,
     /// The most opening a TCP connection to a member may take.
     pub connect_timeout: Duration,
+    /// Mutual TLS (endpoints `https://…`); `None`: plaintext, for loopback or a network the
+    /// operator vouches for.
+    pub tls: Option<EtcdTls>,
 }
 
 impl EtcdConfig {
@@ -70,6 +97,7 @@ impl EtcdConfig {
             attempt_timeout: Duration::from_millis(500),
             retry_budget: Duration::from_millis(1800),
             connect_timeout: Duration::from_millis(500),
+            tls: None,
         }
     }
 }

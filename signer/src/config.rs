@@ -363,7 +363,9 @@ pub struct ClaimsConfig {
     /// background and never holds a request longer than `deadline_ms`.
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
-    /// Backend `tikv`: mutual TLS to PD and TiKV (PEM files; all three or none).
+    /// Backends `tikv` and `etcd`: mutual TLS to the store (PEM files; all three or none). For
+    /// etcd the endpoints are then `https://…`, and with the cluster's `--client-cert-auth` the
+    /// certificate's common name is the etcd user.
     #[serde(default)]
     pub tls: Option<StoreTls>,
     /// Backend `tikv` without `tls`: PD endpoints off loopback are refused unless this is set
@@ -561,10 +563,16 @@ impl Config {
     fn validate_etcd(&self) -> Result<(), ConfigError> {
         self.validate_replicated("etcd members", "etcd")?;
         let c = &self.claims;
+        if c.tls.is_some() {
+            if let Some(plain) = c.endpoints.iter().find(|e| !e.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!("etcd endpoint {plain}: with [claims.tls] every endpoint is https://")));
+            }
+            return Ok(());
+        }
         if let Some(remote) = c.endpoints.iter().find(|e| !is_loopback_endpoint(e)) {
             if !c.insecure_plaintext_etcd {
                 return Err(ConfigError::Invalid(format!(
-                    "etcd endpoint {remote} is not on loopback and etcd traffic is not encrypted yet; set claims.insecure_plaintext_etcd = true only on a private network"
+                    "etcd endpoint {remote} is not on loopback and [claims.tls] is not set: configure mutual TLS (ca, cert, key; https:// endpoints), or set claims.insecure_plaintext_etcd = true only on a private network"
                 )));
             }
         }
@@ -615,6 +623,34 @@ mod tests {
             match want {
                 None => assert!(w.is_empty(), "{lease:?}/{deadline}: {w:?}"),
                 Some(text) => assert!(w.len() == 1 && w[0].contains(text), "{lease:?}/{deadline}: {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn etcd_off_loopback_needs_mutual_tls_or_the_insecure_switch() {
+        let tls = "[claims.tls]\nca = \"ca.pem\"\ncert = \"c.pem\"\nkey = \"c.key\"\n";
+        let cases = [
+            ("[\"http://10.0.0.1:2379\"]", "", Err("[claims.tls] is not set")),
+            ("[\"http://10.0.0.1:2379\"]", "insecure_plaintext_etcd = true\n", Ok(())),
+            ("[\"https://10.0.0.1:2379\"]", tls, Ok(())),
+            ("[\"http://10.0.0.1:2379\"]", tls, Err("every endpoint is https://")),
+            ("[\"http://127.0.0.1:2379\"]", "", Ok(())),
+        ];
+        for (endpoints, extra, want) in cases {
+            let text = format!(
+                "signer_id = \"s\"\nchain = \"0x{}\"\nkeystore_dir = \"k\"\nsigning_log = \"l\"\n\
+                 [listen]\naddress = \"127.0.0.1:0\"\ntls_cert = \"c\"\ntls_key = \"k\"\nclient_ca = \"a\"\n\
+                 [babe]\nslot_duration_ms = 6000\n\
+                 [[clients]]\nname = \"n\"\nkeys = [\"*\"]\n\
+                 [claims]\nbackend = \"etcd\"\nendpoints = {endpoints}\n{extra}",
+                "11".repeat(32)
+            );
+            let config: Config = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            match (want, config.validate()) {
+                (Ok(()), Ok(())) => {}
+                (Err(needle), Err(e)) => assert!(e.to_string().contains(needle), "{endpoints} {extra:?}: {e}"),
+                (want, got) => panic!("{endpoints} {extra:?}: got {got:?}, wanted {want:?}"),
             }
         }
     }

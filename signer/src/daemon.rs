@@ -175,6 +175,7 @@ impl DaemonOptions {
                 crate::config::Backend::Embedded => StoreOptions::Embedded(c.claims.path.clone().unwrap_or_default()),
                 crate::config::Backend::Etcd => {
                     let mut etcd = exclave_claims::etcd::EtcdConfig::new(c.claims.endpoints.clone());
+                    etcd.tls = c.claims.tls.as_ref().map(|t| etcd_tls(t, c.insecure_key_file_permissions)).transpose()?;
                     etcd.attempt_timeout = Duration::from_millis(c.claims.attempt_timeout_ms);
                     // End each call with the members' own reasons just before the outer deadline.
                     etcd.retry_budget = Duration::from_millis(c.claims.deadline_ms * 9 / 10);
@@ -359,6 +360,13 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         None => None,
     };
     Ok(Daemon { rpc_addr, metrics_addr, engine, server })
+}
+
+/// The etcd client's TLS files, read now (the key refused if group or others may read it).
+fn etcd_tls(t: &crate::config::StoreTls, allow_exposed_key: bool) -> Result<exclave_claims::etcd::EtcdTls, DaemonError> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|source| DaemonError::StoreFile { path: p.display().to_string(), source });
+    crate::keystore_dir::check_mode(&t.key, allow_exposed_key)?;
+    Ok(exclave_claims::etcd::EtcdTls { ca: read(&t.ca)?, cert: read(&t.cert)?, key: zeroize::Zeroizing::new(read(&t.key)?) })
 }
 
 /// A file's identity on this host (device and inode, hex): a copy of the file has another.

@@ -43,11 +43,25 @@ impl Members {
         if config.attempt_timeout.is_zero() || config.retry_budget.is_zero() || config.connect_timeout.is_zero() {
             return Err(EtcdError::Config("timeouts must be greater than zero"));
         }
-        let options = ConnectOptions::new()
+        let mut options = ConnectOptions::new()
             .with_connect_timeout(config.connect_timeout)
             .with_timeout(config.attempt_timeout)
             // A member that lost its leader refuses at once instead of waiting for one.
             .with_require_leader(true);
+        if let Some(tls) = &config.tls {
+            if let Some(plain) = config.endpoints.iter().find(|e| !e.starts_with("https://")) {
+                return Err(EtcdError::Config(if plain.is_empty() {
+                    "empty endpoint"
+                } else {
+                    "with TLS every endpoint must be https://"
+                }));
+            }
+            options = options.with_tls(
+                etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(&tls.ca))
+                    .identity(etcd_client::Identity::from_pem(&tls.cert, tls.key.as_slice())),
+            );
+        }
         let mut members = Vec::with_capacity(config.endpoints.len());
         for endpoint in &config.endpoints {
             let connect = Client::connect([endpoint.as_str()], Some(options.clone()));
