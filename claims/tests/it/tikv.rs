@@ -232,3 +232,70 @@ async fn racing_claimers_under_faults_never_win_twice() {
         assert!(tail.iter().all(|r| r.verdict != Engine::Unavailable), "{me}: claims did not recover");
     }
 }
+
+/// With `[claims.tls]`, the TiKV client refuses what is not a TLS server of the configured CA: a
+/// plaintext endpoint (the stand-in speaks plaintext gRPC) and a TLS server whose certificate
+/// another CA signed. Every call fails within the deadline; nothing is claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_refuses_a_plaintext_or_wrong_ca_endpoint() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = |name: &str| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        (params.self_signed(&key).expect("CA"), key)
+    };
+    let issue = |(ca, ca_key): &(rcgen::Certificate, KeyPair), cn: &str| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).expect("params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        (params.signed_by(&key, ca, ca_key).expect("cert").pem(), key.serialize_pem())
+    };
+    let (ours, theirs) = (ca("our CA"), ca("another CA"));
+    let (client_cert, client_key) = issue(&ours, "signer-a");
+    for (name, pem) in [("ca.pem", ours.0.pem()), ("client.pem", client_cert), ("client.key", client_key)] {
+        std::fs::write(dir.path().join(name), pem).expect("write");
+    }
+    let tls = exclave_claims::tikv::TikvTls {
+        ca: dir.path().join("ca.pem"),
+        cert: dir.path().join("client.pem"),
+        key: dir.path().join("client.key"),
+    };
+    // A TLS server with a certificate of another CA, that completes handshakes it can.
+    let (server_cert, server_key) = issue(&theirs, "pd");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            rustls_pki_types::CertificateDer::pem_slice_iter(server_cert.as_bytes()).collect::<Result<_, _>>().expect("cert"),
+            rustls_pki_types::PrivateKeyDer::from_pem_slice(server_key.as_bytes()).expect("key"),
+        )
+        .expect("server config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let wrong_ca = listener.local_addr().expect("addr").to_string();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move { drop(acceptor.accept(tcp).await) });
+        }
+    });
+    use rustls_pki_types::pem::PemObject;
+    let h = OnStandIn::start().await;
+    for (what, endpoint) in [("plaintext stand-in", h.standin.pd_endpoint()), ("TLS server of another CA", wrong_ca)] {
+        let mut config = TikvConfig::new([endpoint]);
+        config.tls = Some(tls.clone());
+        let store = open(config);
+        let started = Instant::now();
+        let err = store.ping().await.expect_err("ping answered");
+        eprintln!("{what}: {err}");
+        let (verdict, _) = claim_like_engine(&store, &key(1, 1), &conformance::record("a", b"x")).await;
+        assert_eq!(verdict, Engine::Unavailable, "{what}");
+        assert!(started.elapsed() < 3 * DEADLINE + MARGIN, "{what}: took {:?}", started.elapsed());
+    }
+    // Nothing reached the stand-in's map: its own plaintext client still claims round 1.
+    assert_eq!(claim_like_engine(&h.open().await, &key(1, 1), &conformance::record("a", b"x")).await.0, Engine::Inserted);
+}
