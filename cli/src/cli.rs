@@ -11,7 +11,7 @@ use exclave_signer::{
     daemon::{self, DaemonOptions, TransportOptions},
     keystore_dir::{KeyPair, KeystoreDir},
 };
-use std::{io::Read, net::SocketAddr, path::PathBuf};
+use std::{io::Read, net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Exclave: a remote signer for Substrate validators that claims every duty before it signs.
 #[derive(Debug, Parser)]
@@ -211,6 +211,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let signal = stop_signal().await?;
     tracing::info!(signal, "shutting down");
     d.stop();
+    // Requests already being served finish (and are logged) before the closing checkpoint; a
+    // store call is bounded by its deadline, so this waits seconds at most.
+    let unfinished = d.drain(Duration::from_secs(15)).await;
+    if unfinished > 0 {
+        tracing::error!(unfinished, "requests still in flight at the closing checkpoint");
+    }
     // A clean stop ends the log with a signed checkpoint, so a cut-off tail is detectable.
     if let Err(e) = d.engine.seal_log().await {
         tracing::error!(error = %e, "could not write the closing checkpoint");

@@ -270,6 +270,12 @@ impl Daemon {
     pub fn stop(&self) {
         self.server.stop();
     }
+
+    /// After [`Daemon::stop`]: wait, at most `limit`, for the requests in flight to finish (and
+    /// be logged); returns how many had not.
+    pub async fn drain(&self, limit: Duration) -> usize {
+        self.server.drain(limit).await
+    }
 }
 
 /// The key types `--dev` creates keys for when the keystore has none ([`dev_suri`]).

@@ -72,12 +72,23 @@ pub enum Transport {
 /// A running RPC server; dropping it does not stop it, `stop` does.
 pub struct RpcServer {
     stop: jsonrpsee::server::ServerHandle,
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
 }
 
 impl RpcServer {
-    /// Stop accepting and end connections.
+    /// Stop accepting and end connections (requests in flight go on: see [`RpcServer::drain`]).
     pub fn stop(&self) {
         let _ = self.stop.stop();
+    }
+
+    /// Wait until no request is in flight, at most `limit`; how many still were at the end.
+    pub async fn drain(&self, limit: std::time::Duration) -> usize {
+        let all = u32::try_from(self.max_in_flight).unwrap_or(u32::MAX);
+        match tokio::time::timeout(limit, self.in_flight.acquire_many(all)).await {
+            Ok(Ok(_all_free)) => 0,
+            _ => self.max_in_flight.saturating_sub(self.in_flight.available_permits()),
+        }
     }
 }
 
@@ -101,16 +112,18 @@ impl Shared {
 pub fn start(listener: TcpListener, transport: Transport, rpc: Rpc, limits: ServerLimits, metrics: Metrics) -> RpcServer {
     let methods: Methods = rpc.into_rpc().into();
     let (stop_handle, server_handle) = stop_channel();
+    let in_flight = Arc::new(Semaphore::new(limits.max_concurrent_requests));
+    let max_in_flight = limits.max_concurrent_requests;
     let shared = Arc::new(Shared {
         transport,
         methods,
         gate: Gate::new(limits.max_connections, limits.max_connections_per_address),
-        in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+        in_flight: in_flight.clone(),
         limits,
         metrics,
     });
     tokio::spawn(accept_loop(listener, shared, stop_handle));
-    RpcServer { stop: server_handle }
+    RpcServer { stop: server_handle, in_flight, max_in_flight }
 }
 
 /// The first pause after a failed `accept`, doubled per failure in a row up to [`MAX_BACKOFF`].

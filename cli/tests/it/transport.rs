@@ -160,3 +160,39 @@ fn a_body_dripped_byte_by_byte_is_cut_at_the_request_deadline() {
     assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(9), "cut after {took:?}");
     assert_eq!(signer.transport_refusals("request-timeout"), 1);
 }
+
+/// SIGTERM while a request waits on a frozen store: the request still gets its answer (store
+/// unavailable, nothing signed), is logged, and only then comes the closing checkpoint; exit 0.
+#[test]
+fn sigterm_drains_the_request_in_flight_before_the_closing_checkpoint() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let standin = rt.block_on(StandIn::start()).expect("stand-in");
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    import_key(&dir.path().join("keystore"), "gran", "//Alice");
+    let cfg = TestConfig::new(dir.path(), "signer-a").claims(standin_claims(&standin.pd_endpoint(), 2000)).write();
+    let mut signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    let vote = grandpa_payload(false, 0xbb, 1, 3, 1);
+    let sign = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"exclave_sign","params":[{{"chain":"0x{}","keyType":"gran","crypto":"ed25519","public":"0x{}","message":"0x{}"}}]}}"#,
+        hex::encode(CHAIN),
+        hex::encode(alice(exclave_policies::KeyType::GRANDPA)),
+        hex::encode(&vote)
+    );
+    standin.faults().freeze_store(true);
+    let answer = std::thread::scope(|s| {
+        let slow = s.spawn(|| raw_post(&signer, sign.as_bytes(), true));
+        wait_for("the sign request in flight", Duration::from_secs(5), || signer.rpc_calls("sign") == 1);
+        let pid = signer.child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+        slow.join().expect("slow request")
+    });
+    let status = signer.child.wait().expect("wait");
+    assert!(status.success(), "SIGTERM ends in a clean exit: {status:?}");
+    assert!(answer.expect("post").contains("\"code\":1004"), "the request in flight was answered: store unavailable");
+    let log = signer.log();
+    let last = log.last().expect("a line");
+    assert_eq!(last["checkpoint"]["reason"], "stop", "the closing checkpoint comes last: {last}");
+    let before = &log[log.len() - 2];
+    assert_eq!((before["method"].as_str(), before["decision"].as_str()), (Some("sign"), Some("error")), "{before}");
+}
