@@ -9,7 +9,7 @@ use exclave_policies::{ChainId, KeyType};
 use exclave_signer::{
     config::{parse_chain, Config},
     daemon::{self, DaemonOptions, TransportOptions},
-    keystore_dir::{KeyPair, KeystoreDir},
+    keystore_dir::KeystoreDir,
 };
 use std::{io::Read, net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -128,6 +128,16 @@ struct KeystoreArg {
     /// The keystore directory.
     #[arg(long)]
     keystore: PathBuf,
+    /// For a password-protected Substrate keystore: the file holding its password (mode 0600).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+}
+
+impl KeystoreArg {
+    fn open(&self) -> anyhow::Result<KeystoreDir> {
+        let password = self.password_file.as_deref().map(|p| exclave_signer::keystore_dir::Password::from_file(p, false)).transpose()?;
+        Ok(KeystoreDir::open(&self.keystore)?.with_password(password))
+    }
 }
 
 /// Set up `tracing` (RUST_LOG filters; `default` without it).
@@ -292,7 +302,7 @@ fn parse_key_type(s: &str) -> anyhow::Result<KeyType> {
 fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::List(k) => {
-            let (ring, skipped) = KeystoreDir::open(&k.keystore)?.load()?;
+            let (ring, skipped) = k.open()?.load()?;
             for (kt, public, crypto) in ring.list() {
                 println!("{kt}  {crypto:<7}  0x{}", hex::encode(public));
             }
@@ -302,8 +312,9 @@ fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Generate { keystore, key_type } => {
             let kt = parse_key_type(&key_type)?;
-            let (pair, phrase) = KeyPair::generate(kt.crypto().context("unsupported key type")?);
-            let path = KeystoreDir::open(&keystore.keystore)?.write(kt, &pair, &phrase)?;
+            let dir = keystore.open()?;
+            let (pair, phrase) = dir.generate(kt.crypto().context("unsupported key type")?);
+            let path = dir.write(kt, &pair, &phrase)?;
             println!("{kt}  0x{}  written to {}", hex::encode(pair.public()), path.display());
         }
         KeysCommand::Import { keystore, key_type } => {
@@ -314,8 +325,9 @@ fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             if suri.is_empty() {
                 bail!("no secret on standard input: pipe the secret URI, seed or phrase in");
             }
-            let pair = KeyPair::from_suri(kt.crypto().context("unsupported key type")?, &suri)?;
-            let path = KeystoreDir::open(&keystore.keystore)?.write(kt, &pair, &suri)?;
+            let dir = keystore.open()?;
+            let pair = dir.derive(kt.crypto().context("unsupported key type")?, &suri)?;
+            let path = dir.write(kt, &pair, &suri)?;
             println!("{kt}  0x{}  written to {}", hex::encode(pair.public()), path.display());
         }
     }

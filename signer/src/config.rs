@@ -15,6 +15,10 @@ pub struct Config {
     pub chain: String,
     /// The keystore directory (Substrate `LocalKeystore` format: one file per key).
     pub keystore_dir: PathBuf,
+    /// A password-protected Substrate keystore: the file holding its password (mode 0600; one
+    /// trailing newline ignored), as the node's `--password-filename`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keystore_password_file: Option<PathBuf>,
     /// The signing log (append-only JSON lines, hash-chained).
     pub signing_log: PathBuf,
     /// The JSON-RPC listener.

@@ -99,6 +99,8 @@ pub struct DaemonOptions {
     pub log_min_free_bytes: u64,
     /// Who may do what (`[[clients]]`; `--dev`: the dev node may do everything).
     pub grants: crate::grants::Grants,
+    /// The password of a password-protected keystore.
+    pub keystore_password: Option<crate::keystore_dir::Password>,
 }
 
 /// Why a signer could not start.
@@ -203,6 +205,11 @@ impl DaemonOptions {
             insecure_key_file_permissions: c.insecure_key_file_permissions,
             log_min_free_bytes: c.audit.min_free_bytes,
             grants: c.grants()?,
+            keystore_password: c
+                .keystore_password_file
+                .as_deref()
+                .map(|p| crate::keystore_dir::Password::from_file(p, c.insecure_key_file_permissions))
+                .transpose()?,
         })
     }
 
@@ -245,6 +252,7 @@ impl DaemonOptions {
             lease: crate::config::LeaseConfig::default().settings()?,
             insecure_key_file_permissions: false,
             log_min_free_bytes: crate::config::default_min_free_bytes(),
+            keystore_password: None,
             grants: if insecure_plaintext {
                 crate::grants::Grants::everything_for(&[crate::tls::DEV_CLIENT]).with_plaintext_clients_as(crate::tls::DEV_CLIENT)
             } else {
@@ -295,7 +303,9 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
     }
     let mut registry = registry;
     let metrics = Metrics::register(&mut registry);
-    let keystore = KeystoreDir::open(&opts.keystore_dir)?.allowing_exposed_files(opts.insecure_key_file_permissions);
+    let keystore = KeystoreDir::open(&opts.keystore_dir)?
+        .allowing_exposed_files(opts.insecure_key_file_permissions)
+        .with_password(opts.keystore_password.clone());
     if opts.dev {
         create_dev_keys(&keystore)?;
     }

@@ -527,9 +527,9 @@ impl Engine {
             }
             Some(seed) => {
                 let seed = zeroize::Zeroizing::new(seed);
-                (KeyPair::from_suri(to_crypto(crypto), &seed).map_err(EngineError::KeyMaterial)?, seed)
+                (self.keystore.derive(to_crypto(crypto), &seed).map_err(EngineError::KeyMaterial)?, seed)
             }
-            None => KeyPair::generate(to_crypto(crypto)),
+            None => self.keystore.generate(to_crypto(crypto)),
         };
         self.store_key(client, "generateKey", kt, pair, &suri).await
     }
@@ -541,7 +541,7 @@ impl Engine {
         let crypto =
             KeyType(key_type.0).crypto().ok_or(EngineError::Policy(PolicyError::UnsupportedKeyType { key_type: KeyType(key_type.0) }))?;
         let kt = KeyType(key_type.0);
-        let pair = KeyPair::from_suri(crypto, &suri).map_err(EngineError::KeyMaterial)?;
+        let pair = self.keystore.derive(crypto, &suri).map_err(EngineError::KeyMaterial)?;
         crate::keystore_dir::check_public(&pair, &public.0).map_err(EngineError::KeyMaterial)?;
         self.store_key(client, "insertKey", kt, pair, &suri).await.map(drop)
     }

@@ -47,27 +47,38 @@ impl KeyPair {
 
     /// Derive a pair of `crypto` from a secret URI (seed, phrase or `//Dev` path).
     pub fn from_suri(crypto: Crypto, suri: &str) -> Result<Self, KeyError> {
+        Self::from_suri_with(crypto, suri, None)
+    }
+
+    /// [`KeyPair::from_suri`] with a keystore password, as Substrate's `LocalKeystore` derives
+    /// the keys of a password-protected keystore.
+    pub fn from_suri_with(crypto: Crypto, suri: &str, password: Option<&str>) -> Result<Self, KeyError> {
         let err = |e: sp_core::crypto::SecretStringError| KeyError::BadSecret { reason: secret_error_name(&e).into() };
         Ok(match crypto {
-            Crypto::Sr25519 => KeyPair::Sr25519(sr25519::Pair::from_string(suri, None).map_err(err)?),
-            Crypto::Ed25519 => KeyPair::Ed25519(ed25519::Pair::from_string(suri, None).map_err(err)?),
-            Crypto::Ecdsa => KeyPair::Ecdsa(ecdsa::Pair::from_string(suri, None).map_err(err)?),
+            Crypto::Sr25519 => KeyPair::Sr25519(sr25519::Pair::from_string(suri, password).map_err(err)?),
+            Crypto::Ed25519 => KeyPair::Ed25519(ed25519::Pair::from_string(suri, password).map_err(err)?),
+            Crypto::Ecdsa => KeyPair::Ecdsa(ecdsa::Pair::from_string(suri, password).map_err(err)?),
         })
     }
 
     /// A fresh random pair and its mnemonic phrase.
     pub fn generate(crypto: Crypto) -> (Self, Zeroizing<String>) {
+        Self::generate_with(crypto, None)
+    }
+
+    /// [`KeyPair::generate`] with a keystore password.
+    pub fn generate_with(crypto: Crypto, password: Option<&str>) -> (Self, Zeroizing<String>) {
         match crypto {
             Crypto::Sr25519 => {
-                let (p, phrase, _) = sr25519::Pair::generate_with_phrase(None);
+                let (p, phrase, _) = sr25519::Pair::generate_with_phrase(password);
                 (KeyPair::Sr25519(p), Zeroizing::new(phrase))
             }
             Crypto::Ed25519 => {
-                let (p, phrase, _) = ed25519::Pair::generate_with_phrase(None);
+                let (p, phrase, _) = ed25519::Pair::generate_with_phrase(password);
                 (KeyPair::Ed25519(p), Zeroizing::new(phrase))
             }
             Crypto::Ecdsa => {
-                let (p, phrase, _) = ecdsa::Pair::generate_with_phrase(None);
+                let (p, phrase, _) = ecdsa::Pair::generate_with_phrase(password);
                 (KeyPair::Ecdsa(p), Zeroizing::new(phrase))
             }
         }
@@ -214,6 +225,38 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
 pub struct KeystoreDir {
     dir: PathBuf,
     allow_exposed: bool,
+    password: Option<Password>,
+}
+
+/// A keystore password (Substrate's `--password`): never printed.
+#[derive(Clone)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// Read a password file (mode 0600 unless `allow_exposed`), without its trailing newline.
+    pub fn from_file(path: &Path, allow_exposed: bool) -> Result<Self, KeyError> {
+        check_mode(path, allow_exposed)?;
+        let text = Zeroizing::new(fs::read_to_string(path).map_err(io_err(path))?);
+        let password = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+        if password.is_empty() {
+            return Err(KeyError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the password file is empty"),
+            });
+        }
+        Ok(Self(Zeroizing::new(password.to_owned())))
+    }
+
+    /// A password given directly (tests, tools).
+    pub fn new(password: &str) -> Self {
+        Self(Zeroizing::new(password.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
 }
 
 /// A file in the directory that was not loaded, and why.
@@ -233,7 +276,7 @@ impl KeystoreDir {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
         }
         warn_if_exposed(dir);
-        Ok(Self { dir: dir.to_path_buf(), allow_exposed: false })
+        Ok(Self { dir: dir.to_path_buf(), allow_exposed: false, password: None })
     }
 
     /// Load key files that group or others may read (with a warning) instead of refusing them:
@@ -241,6 +284,23 @@ impl KeystoreDir {
     pub fn allowing_exposed_files(mut self, allow: bool) -> Self {
         self.allow_exposed = allow;
         self
+    }
+
+    /// A password-protected Substrate keystore: every key is derived from its secret URI with
+    /// this password (as `LocalKeystore` does), new ones too.
+    pub fn with_password(mut self, password: Option<Password>) -> Self {
+        self.password = password;
+        self
+    }
+
+    /// Derive the pair of a secret URI as this keystore does (with its password, if any).
+    pub fn derive(&self, crypto: Crypto, suri: &str) -> Result<KeyPair, KeyError> {
+        KeyPair::from_suri_with(crypto, suri, self.password.as_ref().map(|p| p.0.as_str()))
+    }
+
+    /// A fresh pair for this keystore (with its password, if any) and its phrase.
+    pub fn generate(&self, crypto: Crypto) -> (KeyPair, Zeroizing<String>) {
+        KeyPair::generate_with(crypto, self.password.as_ref().map(|p| p.0.as_str()))
     }
 
     /// The directory.
@@ -277,8 +337,13 @@ impl KeystoreDir {
             path: path.display().to_string(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not a JSON string: line {}", e.line())),
         })?);
-        let pair = KeyPair::from_suri(crypto, &suri)?;
-        check_public(&pair, public)?;
+        let pair = self.derive(crypto, &suri)?;
+        check_public(&pair, public).map_err(|e| match (e, &self.password) {
+            (KeyError::PublicMismatch { derived, given }, None) => {
+                KeyError::PublicMismatch { derived, given: format!("{given} (a password-protected keystore? set keystore_password_file)") }
+            }
+            (e, _) => e,
+        })?;
         Ok(pair)
     }
 
@@ -352,6 +417,25 @@ mod tests {
         let err = KeyPair::from_suri(Crypto::Sr25519, secret).expect_err("malformed");
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains("bottom") && !shown.contains("lonely"), "secret leaked: {shown}");
+    }
+
+    #[test]
+    fn a_password_protected_keystore_loads_only_with_its_password() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let protected = KeystoreDir::open(dir.path()).expect("open").with_password(Some(Password::new("correct horse")));
+        let pair = protected.derive(Crypto::Ed25519, "//Alice").expect("pair");
+        protected.write(KeyType::GRANDPA, &pair, "//Alice").expect("write");
+        let (generated, phrase) = protected.generate(Crypto::Sr25519);
+        protected.write(KeyType::BABE, &generated, &phrase).expect("write");
+        let (ring, _) = protected.load().expect("with the password");
+        assert_eq!(ring.len(), 2);
+        assert!(ring.get(KeyType::GRANDPA, &pair.public()).is_some());
+        assert_ne!(pair.public(), KeyPair::from_suri(Crypto::Ed25519, "//Alice").expect("plain").public());
+        let err = KeystoreDir::open(dir.path()).expect("open").load().expect_err("without the password");
+        assert!(err.to_string().contains("keystore_password_file"), "{err}");
+        let wrong = KeystoreDir::open(dir.path()).expect("open").with_password(Some(Password::new("wrong")));
+        assert!(matches!(wrong.load(), Err(KeyError::PublicMismatch { .. })));
+        assert_eq!(format!("{:?}", Password::new("correct horse")), "Password(<redacted>)");
     }
 
     #[test]

@@ -255,3 +255,40 @@ fn the_worked_permissions_config_in_the_docs_is_valid() {
         assert!(grants.knows(name), "{name}");
     }
 }
+
+/// A password-protected Substrate keystore: `exclave keys import --password-file` derives the
+/// key with the password, the signer loads it with `keystore_password_file` and signs with it;
+/// without the password it does not start, and says why.
+#[test]
+fn a_password_protected_keystore_is_loaded_with_its_password_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    let password = dir.path().join("keystore.password");
+    exclave_signer::tls::write_file(&password, b"correct horse\n", 0o600).expect("password file");
+    let keystore = dir.path().join("keystore");
+    let mut import = exclave()
+        .args(["keys", "import", "--key-type", "gran", "--keystore"])
+        .arg(&keystore)
+        .arg("--password-file")
+        .arg(&password)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("import");
+    import.stdin.take().expect("stdin").write_all(b"//Alice").expect("secret");
+    let out = import.wait_with_output().expect("import");
+    assert!(out.status.success(), "{out:?}");
+    let protected = ed25519::Pair::from_string("//Alice", Some("correct horse")).expect("pair").public();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&hex::encode(protected)), "{out:?}");
+
+    let mut cfg = TestConfig::new(dir.path(), "signer-a");
+    let without = exclave().args(["serve", "--config"]).arg(cfg.write()).output().expect("run");
+    assert!(!without.status.success(), "started without the keystore password");
+    assert!(String::from_utf8_lossy(&without.stderr).contains("keystore_password_file"), "{without:?}");
+    cfg.0.keystore_password_file = Some(password);
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.write().display().to_string()], dir.path());
+    let signed = signer.keystore().ed25519_sign(KeyTypeId(*b"gran"), &protected, &grandpa_payload(false, 1, 1, 1, 1)).expect("sign");
+    let sig = signed.expect("signed with the password-derived key");
+    assert!(<ed25519::Pair as Pair>::verify(&sig, grandpa_payload(false, 1, 1, 1, 1), &protected));
+}

@@ -265,6 +265,7 @@ impl TestConfig {
             signer_id: signer_id.into(),
             chain: format!("0x{}", hex::encode(CHAIN)),
             keystore_dir: dir.join("keystore"),
+            keystore_password_file: None,
             signing_log: dir.join("signing.log"),
             listen: ListenConfig::new(
                 "127.0.0.1:0".parse().expect("addr"),
