@@ -113,6 +113,15 @@ enum KeysCommand {
         #[arg(long)]
         key_type: String,
     },
+    /// Copy the keys Exclave signs for (babe, gran, imon, beef, audi) from a Substrate keystore
+    /// directory (a node's `chains/<chain>/keystore`), each checked; other types are skipped.
+    ImportDir {
+        #[command(flatten)]
+        keystore: KeystoreArg,
+        /// The Substrate keystore directory to read (not changed).
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Import a secret URI, seed or phrase, read from standard input (never from the command line).
     Import {
         #[command(flatten)]
@@ -316,6 +325,16 @@ fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             let (pair, phrase) = dir.generate(kt.crypto().context("unsupported key type")?);
             let path = dir.write(kt, &pair, &phrase)?;
             println!("{kt}  0x{}  written to {}", hex::encode(pair.public()), path.display());
+        }
+        KeysCommand::ImportDir { keystore, from } => {
+            let (imported, skipped) = keystore.open()?.import_dir(&from)?;
+            for (kt, public) in &imported {
+                println!("{kt}  0x{}  imported", hex::encode(public));
+            }
+            for s in &skipped {
+                eprintln!("skipped {}: {}", s.file, s.reason);
+            }
+            println!("{} keys imported from {}, {} files skipped", imported.len(), from.display(), skipped.len());
         }
         KeysCommand::Import { keystore, key_type } => {
             let kt = parse_key_type(&key_type)?;

@@ -330,6 +330,36 @@ impl KeystoreDir {
         Ok((ring, skipped))
     }
 
+    /// Copy every key of a Substrate keystore directory (a node's `chains/<chain>/keystore`)
+    /// that Exclave signs for into this one, each checked first: its secret URI must derive its
+    /// public key (with this keystore's password, the source's too). Other key types (`para`,
+    /// `asgn`, …) stay where they are and are reported as skipped. The source is not changed.
+    pub fn import_dir(&self, from: &Path) -> Result<(Vec<(KeyType, Vec<u8>)>, Vec<Skipped>), KeyError> {
+        let source = KeystoreDir { dir: from.to_path_buf(), allow_exposed: true, password: self.password.clone() };
+        let mut entries: Vec<_> = fs::read_dir(from).map_err(io_err(from))?.collect::<Result<_, _>>().map_err(io_err(from))?;
+        entries.sort_by_key(|e| e.file_name());
+        let (mut imported, mut skipped) = (Vec::new(), Vec::new());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let (key_type, public) = match parse_file_name(&name) {
+                Ok(parsed) => parsed,
+                Err(reason) => {
+                    skipped.push(Skipped { file: name, reason });
+                    continue;
+                }
+            };
+            let pair = source.load_file(&entry.path(), key_type, &public)?;
+            let text = Zeroizing::new(fs::read_to_string(entry.path()).map_err(io_err(&entry.path()))?);
+            let suri: Zeroizing<String> = Zeroizing::new(serde_json::from_str(&text).map_err(|e| KeyError::Io {
+                path: entry.path().display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not a JSON string: line {}", e.line())),
+            })?);
+            self.write(key_type, &pair, &suri)?;
+            imported.push((key_type, public));
+        }
+        Ok((imported, skipped))
+    }
+
     fn load_file(&self, path: &Path, key_type: KeyType, public: &[u8]) -> Result<KeyPair, KeyError> {
         let crypto = key_type.crypto().ok_or(KeyError::Unsupported(key_type))?;
         let text = Zeroizing::new(fs::read_to_string(path).map_err(io_err(path))?);
@@ -436,6 +466,28 @@ mod tests {
         let wrong = KeystoreDir::open(dir.path()).expect("open").with_password(Some(Password::new("wrong")));
         assert!(matches!(wrong.load(), Err(KeyError::PublicMismatch { .. })));
         assert_eq!(format!("{:?}", Password::new("correct horse")), "Password(<redacted>)");
+    }
+
+    #[test]
+    fn a_substrate_keystore_directory_is_imported_key_by_key() {
+        let (node, signer) = (tempfile::tempdir().expect("node"), tempfile::tempdir().expect("signer"));
+        let source = KeystoreDir::open(node.path()).expect("open");
+        let gran = KeyPair::from_suri(Crypto::Ed25519, "//Alice").expect("pair");
+        source.write(KeyType::GRANDPA, &gran, "//Alice").expect("gran");
+        let para = KeyPair::from_suri(Crypto::Sr25519, "//Alice").expect("pair");
+        let para_file = node.path().join(format!("{}{}", hex::encode(b"para"), hex::encode(para.public())));
+        fs::write(&para_file, "\"//Alice\"").expect("para");
+        let target = KeystoreDir::open(signer.path()).expect("open");
+        let (imported, skipped) = target.import_dir(node.path()).expect("import");
+        assert_eq!(imported, vec![(KeyType::GRANDPA, gran.public())]);
+        assert_eq!(skipped.len(), 1, "para stays on the node: {skipped:?}");
+        assert!(para_file.exists(), "the source is not changed");
+        let (ring, _) = target.load().expect("load");
+        assert!(ring.get(KeyType::GRANDPA, &gran.public()).is_some());
+        // A file whose secret does not derive its name's public key stops the import.
+        let liar = node.path().join(format!("{}{}", hex::encode(b"gran"), hex::encode([9u8; 32])));
+        fs::write(&liar, "\"//Bob\"").expect("liar");
+        assert!(matches!(target.import_dir(node.path()), Err(KeyError::PublicMismatch { .. })));
     }
 
     #[test]
