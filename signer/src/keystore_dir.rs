@@ -259,6 +259,9 @@ impl std::fmt::Debug for Password {
     }
 }
 
+/// What [`KeystoreDir::import_dir`] copied (key type, public key) and what it skipped.
+pub type Imported = (Vec<(KeyType, Vec<u8>)>, Vec<Skipped>);
+
 /// A file in the directory that was not loaded, and why.
 #[derive(Debug)]
 pub struct Skipped {
@@ -334,7 +337,7 @@ impl KeystoreDir {
     /// that Exclave signs for into this one, each checked first: its secret URI must derive its
     /// public key (with this keystore's password, the source's too). Other key types (`para`,
     /// `asgn`, …) stay where they are and are reported as skipped. The source is not changed.
-    pub fn import_dir(&self, from: &Path) -> Result<(Vec<(KeyType, Vec<u8>)>, Vec<Skipped>), KeyError> {
+    pub fn import_dir(&self, from: &Path) -> Result<Imported, KeyError> {
         let source = KeystoreDir { dir: from.to_path_buf(), allow_exposed: true, password: self.password.clone() };
         let mut entries: Vec<_> = fs::read_dir(from).map_err(io_err(from))?.collect::<Result<_, _>>().map_err(io_err(from))?;
         entries.sort_by_key(|e| e.file_name());
