@@ -8,6 +8,7 @@
 #   prometheus     promtool for the alert rules; the dashboard check runs a real Prometheus
 #   docker-compose `docker-compose config -q` of the compose demo (no Docker engine is used)
 #   systemd        `systemd-analyze verify` of the unit in docs/operations.md
+#   faketime       libfaketime: the clock-skew tests run one signer seconds ahead or behind
 #   cargo-nextest, cargo-deny   installed with `cargo install --locked` when missing
 #
 # No protoc is needed anywhere (vendored etcd-client code; protoc-bin-vendored for the TiKV
@@ -24,6 +25,7 @@ if [ "${TEST_SKIP_SETUP:-0}" != 1 ]; then
     command -v promtool >/dev/null || missing+=(prometheus)
     command -v docker-compose >/dev/null || missing+=(docker-compose)
     command -v systemd-analyze >/dev/null || missing+=(systemd)
+    [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || missing+=(faketime)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing ${missing[*]} (apt)"
         apt-get update -qq

@@ -10,6 +10,7 @@ mod authorities;
 mod bad_input;
 mod chaos;
 mod cli;
+mod clocks;
 mod demo;
 mod e2e;
 mod failover;

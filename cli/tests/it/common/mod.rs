@@ -46,9 +46,15 @@ impl Signer {
 
     /// Start `exclave` with `args`; `data_dir` is where its dev-style files (tls/, log) are.
     pub fn spawn(args: &[String], data_dir: &Path) -> Self {
+        Self::spawn_with_env(args, data_dir, &[])
+    }
+
+    /// [`Signer::spawn`] with extra environment variables (libfaketime's, say).
+    pub fn spawn_with_env(args: &[String], data_dir: &Path, envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_exclave"))
             .args(args)
             .env("RUST_LOG", "warn")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
