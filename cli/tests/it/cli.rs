@@ -6,7 +6,6 @@ use crate::common::*;
 use sp_core::{crypto::KeyTypeId, ed25519, Pair};
 use sp_keystore::Keystore;
 use std::{
-    io::Write,
     os::unix::fs::PermissionsExt,
     process::{Command, Stdio},
 };
@@ -34,15 +33,7 @@ fn imported_key_serves_over_mutual_tls_with_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
     exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
     let keystore = dir.path().join("keystore");
-    let mut import = exclave()
-        .args(["keys", "import", "--key-type", "gran", "--keystore"])
-        .arg(&keystore)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("import");
-    import.stdin.take().expect("stdin").write_all(b"//Alice\n").expect("secret");
-    let out = import.wait_with_output().expect("import");
+    let out = keys_import_gran(&keystore, &[], b"//Alice\n");
     assert!(out.status.success(), "{out:?}");
     let alice = ed25519::Pair::from_string("//Alice", None).expect("dev").public();
     assert!(String::from_utf8_lossy(&out.stdout).contains(&hex::encode(alice.0)), "import names the public key");
@@ -261,23 +252,12 @@ fn the_worked_permissions_config_in_the_docs_is_valid() {
 /// without the password it does not start, and says why.
 #[test]
 fn a_password_protected_keystore_is_loaded_with_its_password_file() {
-    use std::io::Write;
     let dir = tempfile::tempdir().expect("tempdir");
     exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
     let password = dir.path().join("keystore.password");
     exclave_signer::tls::write_file(&password, b"correct horse\n", 0o600).expect("password file");
     let keystore = dir.path().join("keystore");
-    let mut import = exclave()
-        .args(["keys", "import", "--key-type", "gran", "--keystore"])
-        .arg(&keystore)
-        .arg("--password-file")
-        .arg(&password)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("import");
-    import.stdin.take().expect("stdin").write_all(b"//Alice").expect("secret");
-    let out = import.wait_with_output().expect("import");
+    let out = keys_import_gran(&keystore, &["--password-file".as_ref(), password.as_os_str()], b"//Alice");
     assert!(out.status.success(), "{out:?}");
     let protected = ed25519::Pair::from_string("//Alice", Some("correct horse")).expect("pair").public();
     assert!(String::from_utf8_lossy(&out.stdout).contains(&hex::encode(protected)), "{out:?}");
@@ -291,4 +271,19 @@ fn a_password_protected_keystore_is_loaded_with_its_password_file() {
     let signed = signer.keystore().ed25519_sign(KeyTypeId(*b"gran"), &protected, &grandpa_payload(false, 1, 1, 1, 1)).expect("sign");
     let sig = signed.expect("signed with the password-derived key");
     assert!(<ed25519::Pair as Pair>::verify(&sig, grandpa_payload(false, 1, 1, 1, 1), &protected));
+}
+
+/// `exclave keys import --key-type gran --keystore <keystore> <extra>` with `secret` on stdin.
+fn keys_import_gran(keystore: &std::path::Path, extra: &[&std::ffi::OsStr], secret: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut import = exclave()
+        .args(["keys", "import", "--key-type", "gran", "--keystore"])
+        .arg(keystore)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("import");
+    import.stdin.take().expect("stdin").write_all(secret).expect("secret");
+    import.wait_with_output().expect("import")
 }

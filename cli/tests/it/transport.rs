@@ -33,6 +33,32 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A signer holding //Alice's gran key on the TiKV wire-protocol stand-in (NOT TiKV), with a
+/// claim deadline of `deadline_ms` and its config adjusted by `adjust`.
+fn signer_on_standin(
+    rt: &tokio::runtime::Runtime,
+    deadline_ms: u64,
+    adjust: impl FnOnce(TestConfig) -> TestConfig,
+) -> (StandIn, tempfile::TempDir, Signer) {
+    let standin = rt.block_on(StandIn::start()).expect("stand-in");
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    import_key(&dir.path().join("keystore"), "gran", "//Alice");
+    let cfg = adjust(TestConfig::new(dir.path(), "signer-a").claims(standin_claims(&standin.pd_endpoint(), deadline_ms))).write();
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
+    (standin, dir, signer)
+}
+
+/// //Alice's round-`round` prevote for a block of `target` bytes, as a raw `exclave_sign` body.
+fn raw_vote(target: u8, round: u64) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"exclave_sign","params":[{{"chain":"0x{}","keyType":"gran","crypto":"ed25519","public":"0x{}","message":"0x{}"}}]}}"#,
+        hex::encode(CHAIN),
+        hex::encode(alice(exclave_policies::KeyType::GRANDPA)),
+        hex::encode(grandpa_payload(false, target, 1, round, 1))
+    )
+}
+
 #[test]
 fn a_flood_of_idle_sockets_from_one_address_starves_no_other_client() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -92,20 +118,8 @@ Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n
 #[test]
 fn requests_beyond_the_in_flight_bound_are_answered_overloaded_at_once() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let standin = rt.block_on(StandIn::start()).expect("stand-in");
-    let dir = tempfile::tempdir().expect("tempdir");
-    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
-    import_key(&dir.path().join("keystore"), "gran", "//Alice");
-    let cfg =
-        TestConfig::new(dir.path(), "signer-a").claims(standin_claims(&standin.pd_endpoint(), 3000)).max_concurrent_requests(1).write();
-    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
-    let vote = grandpa_payload(false, 0xaa, 1, 1, 1);
-    let sign = format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"exclave_sign","params":[{{"chain":"0x{}","keyType":"gran","crypto":"ed25519","public":"0x{}","message":"0x{}"}}]}}"#,
-        hex::encode(CHAIN),
-        hex::encode(alice(exclave_policies::KeyType::GRANDPA)),
-        hex::encode(&vote)
-    );
+    let (standin, _dir, signer) = signer_on_standin(&rt, 3000, |cfg| cfg.max_concurrent_requests(1));
+    let sign = raw_vote(0xaa, 1);
     // A sign request that waits on a frozen store holds the only place for up to 3 s.
     standin.faults().freeze_store(true);
     let slow = std::thread::scope(|s| {
@@ -166,19 +180,8 @@ fn a_body_dripped_byte_by_byte_is_cut_at_the_request_deadline() {
 #[test]
 fn sigterm_drains_the_request_in_flight_before_the_closing_checkpoint() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let standin = rt.block_on(StandIn::start()).expect("stand-in");
-    let dir = tempfile::tempdir().expect("tempdir");
-    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
-    import_key(&dir.path().join("keystore"), "gran", "//Alice");
-    let cfg = TestConfig::new(dir.path(), "signer-a").claims(standin_claims(&standin.pd_endpoint(), 2000)).write();
-    let mut signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.display().to_string()], dir.path());
-    let vote = grandpa_payload(false, 0xbb, 1, 3, 1);
-    let sign = format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"exclave_sign","params":[{{"chain":"0x{}","keyType":"gran","crypto":"ed25519","public":"0x{}","message":"0x{}"}}]}}"#,
-        hex::encode(CHAIN),
-        hex::encode(alice(exclave_policies::KeyType::GRANDPA)),
-        hex::encode(&vote)
-    );
+    let (standin, _dir, mut signer) = signer_on_standin(&rt, 2000, |cfg| cfg);
+    let sign = raw_vote(0xbb, 3);
     standin.faults().freeze_store(true);
     let answer = std::thread::scope(|s| {
         let slow = s.spawn(|| raw_post(&signer, sign.as_bytes(), true));
