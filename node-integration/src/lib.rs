@@ -13,6 +13,8 @@
 //!   other key type to the signers.
 //! - [`SealContextEnvironment`]: wraps the block proposer factory handed to BABE so that every
 //!   proposed pre-seal header is noted in the keystore; the BABE seal request then carries it.
+//! - [`BeefyCommitmentNoter`]: wraps BEEFY's payload provider so that every commitment BEEFY
+//!   will sign is noted in the keystore; the vote request then carries it.
 //! - [`EpochVrfCandidates`]: resolves BABE's opaque VRF transcripts into the
 //!   `(randomness, slot, epoch)` they were built from, from the epochs the node notes.
 //!
@@ -20,11 +22,13 @@
 //! a node's own glue reads epochs from its BABE runtime API and feeds them in. The demo node
 //! (`node-integration/demo-node`, its own workspace) is the worked example.
 
+mod beefy;
 mod params;
 mod proposer;
 mod routing;
 mod vrf;
 
+pub use beefy::{encoded_commitment, BeefyCommitmentNoter, SetIds};
 pub use params::{NodeIntegrationError, RemoteKeystoreParams};
 pub use proposer::{SealContextEnvironment, SealContextProposer};
 pub use routing::{parse_key_type, RoutingError, RoutingKeystore, DEFAULT_LOCAL_KEY_TYPES};

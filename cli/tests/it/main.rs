@@ -8,6 +8,7 @@ mod ambiguity;
 mod audit;
 mod authorities;
 mod bad_input;
+mod beefy_hook;
 mod chaos;
 mod cli;
 mod clocks;
