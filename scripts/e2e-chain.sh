@@ -247,10 +247,15 @@ done
 
 # --- the chain and the signing log --------------------------------------------------------------
 set +e
-python3 - "$B_RPC" "$TMP/signer/signing.log" "$DOWN_MS" "$UP_MS" "$SLOT_MS" <<'PY'
+# The signing log is read through `exclave audit show --json` (records only, no checkpoints), the
+# one reader of its format; scripts/signing_log_checks.py holds the checks CI also runs.
+"$EXCLAVE_BIN" audit show --json "$TMP/signer/signing.log" >"$TMP/signer/records.jsonl"
+python3 - "$B_RPC" "$TMP/signer/records.jsonl" "$DOWN_MS" "$UP_MS" "$SLOT_MS" "$ROOT/scripts" <<'PY'
 import hashlib, json, sys, urllib.request
 
 rpc_port, log_path, down_ms, up_ms, slot_ms = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+sys.path.insert(0, sys.argv[6])
+import signing_log_checks as slc
 NAMES = {
     "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d": "alice",
     "8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48": "bob",
@@ -345,24 +350,12 @@ dup_chain = [b for b in alice_blocks if seen.setdefault(b["slot"], b["hash"]) !=
 check(not dup_chain, f"no two headers by alice share a slot on chain ({len(alice_blocks)} headers)")
 
 # The signing log.
-entries = [json.loads(l) for l in open(log_path) if l.strip()]
-given = [e for e in entries if e["decision"] in ("signed", "same-data")]
-by_duty = {}
-for e in given:
-    if e.get("duty"):
-        key = (e["keyType"], e["public"], json.dumps(e["duty"], sort_keys=True))
-        by_duty.setdefault(key, set()).add(e["payloadHash"])
-double = {k: v for k, v in by_duty.items() if len(v) > 1}
-check(not double, f"nothing signed twice: {len(by_duty)} duties, none with two payload hashes" + (f" — {list(double)[:3]}" if double else ""))
+entries = slc.load(open(log_path))
+given = slc.released(entries)
+double, duties = slc.duties_signed_twice(entries)
+check(not double, f"nothing signed twice: {duties} duties, none with two payload hashes" + (f" — {list(double)[:3]}" if double else ""))
 
-seals = {}
-seal_equivocations = 0
-for e in given:
-    if e["method"] == "sign" and e["keyType"] == "babe" and (e.get("duty") or {}).get("kind") == "babeSeal":
-        slot = e["duty"]["slot"]
-        if slot in seals and seals[slot]["message"] != e["message"]:
-            seal_equivocations += 1
-        seals.setdefault(slot, e)
+seals, seal_equivocations = slc.seals_by_slot(entries)
 check(seal_equivocations == 0, f"no two BABE seals for one slot in the signing log ({len(seals)} slots sealed)")
 mismatch = []
 for b in alice_blocks:
@@ -412,11 +405,7 @@ per_session = {s: len({e["payloadHash"] for e in beats if e["duty"]["sessionInde
 check(len(sessions) >= 2 and all(v == 1 for v in per_session.values()),
       f"alice's I'm-online heartbeat signed once per session: sessions {sessions}")
 vrf = [e for e in given if e["method"] == "vrfSign"]
-refused = {}
-for e in entries:
-    if e["decision"] in ("refused", "error"):
-        k = f'{e["method"]}/{e["keyType"]}: {(e.get("reason") or "")[:70]}'
-        refused[k] = refused.get(k, 0) + 1
+refused = slc.refusals(entries)
 
 authored = {}
 for b in blocks:

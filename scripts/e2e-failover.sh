@@ -123,7 +123,7 @@ pause "$PHASE"
 
 # The active node: the client of the newest signed GRANDPA vote in either signing log.
 active_node() {
-	cat "$TMP/signer-a/signing.log" "$TMP/signer-b/signing.log" 2>/dev/null | python3 -c '
+	"$EXCLAVE_BIN" audit show --json "$TMP/signer-a/signing.log" "$TMP/signer-b/signing.log" 2>/dev/null | python3 -c '
 import json, sys
 best = (0, "")
 for line in sys.stdin:
@@ -177,8 +177,13 @@ for name in "${OTHERS[@]}"; do
 done
 
 set +e
-python3 - "$B_RPC" "$TMP/signer-a/signing.log" "$TMP/signer-b/signing.log" "$SLOT_MS" "$KILL_MS" "$RESTART_MS" "$SIGNER_KILL_MS" "$ACTIVE" "$STANDBY" "$OTHER_SIGNER" <<'PY'
+# The signing logs are read through `exclave audit show --json` (records only), the one reader
+# of their format; scripts/signing_log_checks.py holds the checks CI also runs.
+for s in signer-a signer-b; do "$EXCLAVE_BIN" audit show --json "$TMP/$s/signing.log" >"$TMP/$s/records.jsonl"; done
+python3 - "$B_RPC" "$TMP/signer-a/records.jsonl" "$TMP/signer-b/records.jsonl" "$SLOT_MS" "$KILL_MS" "$RESTART_MS" "$SIGNER_KILL_MS" "$ACTIVE" "$STANDBY" "$OTHER_SIGNER" "$ROOT/scripts" <<'PY'
 import json, sys, urllib.request
+sys.path.insert(0, sys.argv[11])
+import signing_log_checks as slc
 port, log_a, log_b = sys.argv[1], sys.argv[2], sys.argv[3]
 slot_ms, kill_ms, restart_ms, signer_kill_ms = map(int, sys.argv[4:8])
 killed, survivor, other_signer = sys.argv[8], sys.argv[9], sys.argv[10]
@@ -195,14 +200,10 @@ def rpc(method, params=()):
 
 entries = []
 for path in (log_a, log_b):
-    entries += [json.loads(l) for l in open(path) if l.strip()]
-given = [e for e in entries if e.get("decision") in ("signed", "same-data")]
-by_duty = {}
-for e in given:
-    if e.get("duty"):
-        by_duty.setdefault((e["keyType"], e["public"], json.dumps(e["duty"], sort_keys=True)), set()).add(e["payloadHash"])
-double = [k for k, v in by_duty.items() if len(v) > 1]
-check(not double, f"no duty signed with two payloads across both signing logs ({len(by_duty)} duties)" + (f": {double[:3]}" if double else ""))
+    entries += slc.load(open(path))
+given = slc.released(entries)
+double, duties = slc.duties_signed_twice(entries)
+check(not double, f"no duty signed with two payloads across both signing logs ({duties} duties)" + (f": {list(double)[:3]}" if double else ""))
 
 def gated(e):
     return e.get("decision") == "signed" and e.get("keyType") in ("babe", "gran")

@@ -321,3 +321,28 @@ async fn show_filters_by_key_duty_range_client_and_outcome() {
     assert_eq!(table.lines().count(), 3, "header + 2 rows:\n{table}");
     assert!(table.contains("grandpa Prevote set 1 round 2"), "{table}");
 }
+
+/// The e2e scripts' signing-log checks (`scripts/signing_log_checks.py`, fed by
+/// `exclave audit show --json`) on real logs with checkpoints: they pass on two signers that
+/// shared the work, and fail, naming the checks, on the split brain's conflicting signatures.
+/// The e2e runs too seldom to notice a change of the log format; this runs in every CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_e2e_log_checks_run_on_a_real_signing_log() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/signing_log_checks.py");
+    for (conflicting, want_ok, needle) in [(false, true, "PASS  nothing signed twice"), (true, false, "FAIL  nothing signed twice")] {
+        let logs = two_signers(conflicting).await;
+        let show = common::exclave().args(["audit", "show", "--json"]).arg(&logs.a).arg(&logs.b).output().expect("audit show");
+        assert!(show.status.success(), "{show:?}");
+        let mut check = Command::new("python3")
+            .arg(&script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        std::io::Write::write_all(&mut check.stdin.take().expect("stdin"), &show.stdout).expect("records");
+        let out = check.wait_with_output().expect("checks");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.success(), want_ok, "conflicting={conflicting}: {said}");
+        assert!(said.contains(needle), "conflicting={conflicting}: {said}");
+    }
+}
