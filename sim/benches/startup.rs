@@ -51,8 +51,9 @@ fn main() {
             t.elapsed()
         };
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-        let mut opts = DaemonOptions::dev(dir.path().to_path_buf(), "127.0.0.1:0".parse().expect("addr"), None, Some(ChainId([0x42; 32])), false)
-            .expect("dev options");
+        let mut opts =
+            DaemonOptions::dev(dir.path().to_path_buf(), "127.0.0.1:0".parse().expect("addr"), None, Some(ChainId([0x42; 32])), false)
+                .expect("dev options");
         opts.dev = false; // no dev keys added: the 10,000 are the keystore
         let t = Instant::now();
         let d = rt.block_on(daemon::start(opts, Default::default())).expect("start");
@@ -60,7 +61,12 @@ fn main() {
         let started = t.elapsed();
         d.stop();
         let ratio = secs(started) / secs(floor);
-        println!("| {name} | {:.2} s | {:.2} s | {ratio:.2}x | < 2 s: {} |", secs(started), secs(floor), if secs(started) < 2.0 { "met" } else { "missed" });
+        println!(
+            "| {name} | {:.2} s | {:.2} s | {ratio:.2}x | < 2 s: {} |",
+            secs(started),
+            secs(floor),
+            if secs(started) < 2.0 { "met" } else { "missed" }
+        );
         let key = if phrases { "phrases" } else { "seeds" };
         summary.insert(format!("startup_{key}_s"), secs(started).into());
         summary.insert(format!("floor_{key}_s"), secs(floor).into());
