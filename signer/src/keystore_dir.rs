@@ -319,18 +319,44 @@ impl KeystoreDir {
         let mut entries: Vec<_> =
             fs::read_dir(&self.dir).map_err(io_err(&self.dir))?.collect::<Result<_, _>>().map_err(io_err(&self.dir))?;
         entries.sort_by_key(|e| e.file_name());
+        let mut files = Vec::new();
         for entry in entries {
             let name = entry.file_name().to_string_lossy().into_owned();
             match parse_file_name(&name) {
                 Ok((key_type, public)) => {
                     check_mode(&entry.path(), self.allow_exposed)?;
-                    let pair = self.load_file(&entry.path(), key_type, &public)?;
-                    ring.insert(key_type, pair);
+                    files.push((entry.path(), key_type, public));
                 }
                 Err(reason) => skipped.push(Skipped { file: name, reason }),
             }
         }
+        // Deriving is the cost of loading (a mnemonic is stretched with PBKDF2): on every core,
+        // the first failing file (in name order) decides the error.
+        for (key_type, pair) in self.derive_all(&files)? {
+            ring.insert(key_type, pair);
+        }
         Ok((ring, skipped))
+    }
+
+    /// Load `files` on every available core; the pairs in the order of `files`.
+    fn derive_all(&self, files: &[(PathBuf, KeyType, Vec<u8>)]) -> Result<Vec<(KeyType, KeyPair)>, KeyError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let chunk = files.len().div_ceil(threads).max(1);
+        let results: Vec<Result<Vec<(KeyType, KeyPair)>, KeyError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || part.iter().map(|(path, kt, public)| Ok((*kt, self.load_file(path, *kt, public)?))).collect())
+                })
+                .collect();
+            // A panic while deriving is a bug: it goes on as the panic it was.
+            workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
+        let mut pairs = Vec::with_capacity(files.len());
+        for part in results {
+            pairs.extend(part?);
+        }
+        Ok(pairs)
     }
 
     /// Copy every key of a Substrate keystore directory (a node's `chains/<chain>/keystore`)
