@@ -9,7 +9,7 @@ use exclave_policies::{ChainId, KeyType};
 use exclave_signer::{
     config::{parse_chain, Config},
     daemon::{self, DaemonOptions, TransportOptions},
-    keystore_dir::KeystoreDir,
+    keystore_dir::{KeystoreDir, Password},
 };
 use std::{io::Read, net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -122,6 +122,11 @@ enum KeysCommand {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Encrypt every key file at rest with the passphrase of --passphrase-file (creating the
+    /// keystore's identity if it has none): each file is checked, then replaced atomically.
+    Encrypt(KeystoreArg),
+    /// Decrypt every key file (to move the keys back to a node's keystore).
+    Decrypt(KeystoreArg),
     /// Import a secret URI, seed or phrase, read from standard input (never from the command line).
     Import {
         #[command(flatten)]
@@ -140,12 +145,29 @@ struct KeystoreArg {
     /// For a password-protected Substrate keystore: the file holding its password (mode 0600).
     #[arg(long)]
     password_file: Option<PathBuf>,
+    /// For a keystore encrypted at rest: the file holding its passphrase (mode 0600). With it,
+    /// keys are written encrypted.
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
 }
 
 impl KeystoreArg {
     fn open(&self) -> anyhow::Result<KeystoreDir> {
-        let password = self.password_file.as_deref().map(|p| exclave_signer::keystore_dir::Password::from_file(p, false)).transpose()?;
+        Ok(self.open_plain()?.with_encryption(self.passphrase()?.as_ref())?)
+    }
+
+    /// The directory with its password, without opening its encryption.
+    fn open_plain(&self) -> anyhow::Result<KeystoreDir> {
+        let password = self.password_file.as_deref().map(|p| Password::from_file(p, false)).transpose()?;
         Ok(KeystoreDir::open(&self.keystore)?.with_password(password))
+    }
+
+    fn passphrase(&self) -> anyhow::Result<Option<Password>> {
+        Ok(self.passphrase_file.as_deref().map(|p| Password::from_file(p, false)).transpose()?)
+    }
+
+    fn required_passphrase(&self) -> anyhow::Result<Password> {
+        self.passphrase()?.context("--passphrase-file is required: the file holding the keystore passphrase")
     }
 }
 
@@ -335,6 +357,14 @@ fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
                 eprintln!("skipped {}: {}", s.file, s.reason);
             }
             println!("{} keys imported from {}, {} files skipped", imported.len(), from.display(), skipped.len());
+        }
+        KeysCommand::Encrypt(k) => {
+            let (done, already) = k.open_plain()?.encrypt_all(&k.required_passphrase()?)?;
+            println!("{done} key files encrypted, {already} already encrypted, in {}", k.keystore.display());
+        }
+        KeysCommand::Decrypt(k) => {
+            let done = k.open_plain()?.decrypt_all(&k.required_passphrase()?)?;
+            println!("{done} key files decrypted in {}", k.keystore.display());
         }
         KeysCommand::Import { keystore, key_type } => {
             let kt = parse_key_type(&key_type)?;

@@ -19,6 +19,9 @@ pub struct Config {
     /// trailing newline ignored), as the node's `--password-filename`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keystore_password_file: Option<PathBuf>,
+    /// Key files encrypted at rest (age), with a passphrase from a file or a systemd credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keystore_encryption: Option<KeystoreEncryption>,
     /// The signing log (append-only JSON lines, hash-chained).
     pub signing_log: PathBuf,
     /// The JSON-RPC listener.
@@ -44,6 +47,42 @@ pub struct Config {
     /// one entry is required.
     #[serde(default)]
     pub clients: Vec<crate::grants::ClientConfig>,
+}
+
+/// `[keystore_encryption]`: where the keystore passphrase comes from (exactly one of the two).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeystoreEncryption {
+    /// A file holding the passphrase (mode 0600; one trailing newline ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_file: Option<PathBuf>,
+    /// The name of a systemd credential holding it (`LoadCredential=` or
+    /// `LoadCredentialEncrypted=`; read from `$CREDENTIALS_DIRECTORY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_credential: Option<String>,
+}
+
+impl KeystoreEncryption {
+    /// Read the passphrase.
+    pub fn passphrase(&self, allow_exposed: bool) -> Result<crate::keystore_dir::Password, crate::keystore_dir::KeyError> {
+        use crate::keystore_dir::Password;
+        match (&self.passphrase_file, &self.passphrase_credential) {
+            (Some(file), _) => Password::from_file(file, allow_exposed),
+            (None, Some(name)) => Password::from_credential(name, allow_exposed),
+            (None, None) => unreachable!("validated: one source is set"),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.passphrase_file, &self.passphrase_credential) {
+            (Some(_), None) => Ok(()),
+            (None, Some(name)) if !name.is_empty() && !name.contains('/') && name != "." && name != ".." => Ok(()),
+            (None, Some(name)) => {
+                Err(ConfigError::Invalid(format!("keystore_encryption.passphrase_credential {name:?} must be a credential name (no '/')")))
+            }
+            _ => Err(ConfigError::Invalid("[keystore_encryption] needs exactly one of passphrase_file and passphrase_credential".into())),
+        }
+    }
 }
 
 /// The active-node lease: of several nodes of one validator, only the holder authors and votes.
@@ -481,6 +520,9 @@ impl Config {
         }
         self.lease.settings()?;
         self.grants()?;
+        if let Some(e) = &self.keystore_encryption {
+            e.validate()?;
+        }
         let l = &self.listen;
         if l.max_connections == 0
             || l.max_connections_per_address == 0

@@ -101,6 +101,8 @@ pub struct DaemonOptions {
     pub grants: crate::grants::Grants,
     /// The password of a password-protected keystore.
     pub keystore_password: Option<crate::keystore_dir::Password>,
+    /// The passphrase of a keystore encrypted at rest.
+    pub keystore_passphrase: Option<crate::keystore_dir::Password>,
 }
 
 /// Why a signer could not start.
@@ -210,6 +212,7 @@ impl DaemonOptions {
                 .as_deref()
                 .map(|p| crate::keystore_dir::Password::from_file(p, c.insecure_key_file_permissions))
                 .transpose()?,
+            keystore_passphrase: c.keystore_encryption.as_ref().map(|e| e.passphrase(c.insecure_key_file_permissions)).transpose()?,
         })
     }
 
@@ -253,6 +256,7 @@ impl DaemonOptions {
             insecure_key_file_permissions: false,
             log_min_free_bytes: crate::config::default_min_free_bytes(),
             keystore_password: None,
+            keystore_passphrase: None,
             grants: if insecure_plaintext {
                 crate::grants::Grants::everything_for(&[crate::tls::DEV_CLIENT]).with_plaintext_clients_as(crate::tls::DEV_CLIENT)
             } else {
@@ -305,7 +309,8 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
     let metrics = Metrics::register(&mut registry);
     let keystore = KeystoreDir::open(&opts.keystore_dir)?
         .allowing_exposed_files(opts.insecure_key_file_permissions)
-        .with_password(opts.keystore_password.clone());
+        .with_password(opts.keystore_password.clone())
+        .with_encryption(opts.keystore_passphrase.as_ref())?;
     if opts.dev {
         create_dev_keys(&keystore)?;
     }

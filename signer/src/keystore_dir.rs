@@ -3,8 +3,10 @@
 //! A key file is named `hex(key type) ++ hex(public)` and holds a JSON string: the secret URI,
 //! seed or mnemonic phrase (what `LocalKeystore`, `author_insertKey` and `polkadot key insert`
 //! write). Exclave reads such a directory as it is, so an operator can move a node's keystore to
-//! the signer, and writes new keys the same way, created with mode 0600 and fsync'd.
+//! the signer, and writes new keys the same way, created with mode 0600 and fsync'd. With
+//! `[keystore_encryption]` the files are encrypted at rest ([`crate::at_rest`]).
 
+use crate::at_rest::{self, AtRest, IDENTITY_FILE};
 use exclave_policies::{Crypto, KeyType};
 use sp_core::{ecdsa, ed25519, sr25519, Pair as _};
 use std::{
@@ -164,6 +166,42 @@ pub enum KeyError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The keystore passphrase does not open the keystore's identity.
+    #[error("the keystore passphrase does not open {path}: {reason}")]
+    Passphrase {
+        /// The identity file.
+        path: String,
+        /// Why (no secret in it).
+        reason: String,
+    },
+    /// A key file encrypted to another keystore's identity.
+    #[error("key file {path} is encrypted to another keystore's identity (copied from another signer?)")]
+    ForeignIdentity {
+        /// Which file.
+        path: String,
+    },
+    /// An encrypted key file, and no passphrase to open it.
+    #[error("key file {path} is encrypted at rest: give the keystore passphrase ([keystore_encryption] in the config, --passphrase-file for `exclave keys`)")]
+    Sealed {
+        /// Which file.
+        path: String,
+    },
+    /// A plaintext key file in a keystore whose files are encrypted.
+    #[error("key file {path} is not encrypted, but keystore encryption is on: run `exclave keys encrypt --keystore {dir} --passphrase-file <file>` to encrypt it")]
+    Unsealed {
+        /// Which file.
+        path: String,
+        /// Its directory.
+        dir: String,
+    },
+    /// Encryption asked for a keystore that holds plaintext keys and no identity yet.
+    #[error("keystore {dir} holds plaintext key files and no {file}: run `exclave keys encrypt --keystore {dir} --passphrase-file <file>` first")]
+    NotEncrypted {
+        /// The directory.
+        dir: String,
+        /// The identity file's name.
+        file: &'static str,
+    },
     /// Filesystem trouble.
     #[error("keystore {path}: {source}")]
     Io {
@@ -226,6 +264,7 @@ pub struct KeystoreDir {
     dir: PathBuf,
     allow_exposed: bool,
     password: Option<Password>,
+    at_rest: Option<std::sync::Arc<AtRest>>,
 }
 
 /// A keystore password (Substrate's `--password`): never printed.
@@ -250,6 +289,24 @@ impl Password {
     /// A password given directly (tests, tools).
     pub fn new(password: &str) -> Self {
         Self(Zeroizing::new(password.to_owned()))
+    }
+
+    /// A systemd credential (`LoadCredential=` / `LoadCredentialEncrypted=`): the file `name`
+    /// in `$CREDENTIALS_DIRECTORY`.
+    pub fn from_credential(name: &str, allow_exposed: bool) -> Result<Self, KeyError> {
+        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| KeyError::Io {
+            path: format!("credential {name}"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "$CREDENTIALS_DIRECTORY is not set: systemd sets it for a unit with LoadCredential=",
+            ),
+        })?;
+        Self::from_file(&Path::new(&dir).join(name), allow_exposed)
+    }
+
+    /// The text, for the crates that need it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
     }
 }
 
@@ -279,7 +336,73 @@ impl KeystoreDir {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
         }
         warn_if_exposed(dir);
-        Ok(Self { dir: dir.to_path_buf(), allow_exposed: false, password: None })
+        Ok(Self { dir: dir.to_path_buf(), allow_exposed: false, password: None, at_rest: None })
+    }
+
+    /// Key files encrypted at rest with the identity that `passphrase` opens ([`crate::at_rest`]).
+    /// A keystore without an identity gets one if it holds no plaintext key file yet (a new
+    /// signer); otherwise it must be converted first (`exclave keys encrypt`).
+    pub fn with_encryption(mut self, passphrase: Option<&Password>) -> Result<Self, KeyError> {
+        let Some(passphrase) = passphrase else { return Ok(self) };
+        let at_rest = match AtRest::open(&self.dir, passphrase)? {
+            Some(at_rest) => at_rest,
+            None if self.key_files()?.is_empty() => AtRest::create(&self.dir, passphrase)?,
+            None => return Err(KeyError::NotEncrypted { dir: self.dir.display().to_string(), file: IDENTITY_FILE }),
+        };
+        self.at_rest = Some(std::sync::Arc::new(at_rest));
+        Ok(self)
+    }
+
+    /// Encrypt every plaintext key file in place (each checked first: its secret must derive
+    /// its name's public key), creating the identity if there is none. Each file is replaced
+    /// atomically, so an interrupted run leaves every file whole and can be run again.
+    /// Returns (files encrypted, files that were already).
+    pub fn encrypt_all(mut self, passphrase: &Password) -> Result<(usize, usize), KeyError> {
+        let at_rest = match AtRest::open(&self.dir, passphrase)? {
+            Some(at_rest) => at_rest,
+            None => AtRest::create(&self.dir, passphrase)?,
+        };
+        let plain = KeystoreDir { at_rest: None, ..self.clone() };
+        self.at_rest = Some(std::sync::Arc::new(at_rest));
+        let (mut done, mut already) = (0, 0);
+        for (path, key_type, public) in self.key_files()? {
+            if at_rest::is_sealed(&read_bytes(&path)?) {
+                self.load_file(&path, key_type, &public)?;
+                already += 1;
+                continue;
+            }
+            let pair = plain.load_file(&path, key_type, &public)?;
+            self.write(key_type, &pair, &plain.read_suri(&path)?)?;
+            done += 1;
+        }
+        Ok((done, already))
+    }
+
+    /// Decrypt every key file in place (to move the keys back to a node); the identity file is
+    /// left. Returns how many files were decrypted.
+    pub fn decrypt_all(self, passphrase: &Password) -> Result<usize, KeyError> {
+        let sealed = self.clone().with_encryption(Some(passphrase))?;
+        let plain = KeystoreDir { at_rest: None, ..self };
+        let mut done = 0;
+        for (path, key_type, public) in sealed.key_files()? {
+            if at_rest::is_sealed(&read_bytes(&path)?) {
+                let pair = sealed.load_file(&path, key_type, &public)?;
+                plain.write(key_type, &pair, &sealed.read_suri(&path)?)?;
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// The files named like key files of a supported type, in name order.
+    fn key_files(&self) -> Result<Vec<(PathBuf, KeyType, Vec<u8>)>, KeyError> {
+        let mut entries: Vec<_> =
+            fs::read_dir(&self.dir).map_err(io_err(&self.dir))?.collect::<Result<_, _>>().map_err(io_err(&self.dir))?;
+        entries.sort_by_key(|e| e.file_name());
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| parse_file_name(&e.file_name().to_string_lossy()).ok().map(|(kt, p)| (e.path(), kt, p)))
+            .collect())
     }
 
     /// Load key files that group or others may read (with a warning) instead of refusing them:
@@ -322,6 +445,9 @@ impl KeystoreDir {
         let mut files = Vec::new();
         for entry in entries {
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name == IDENTITY_FILE {
+                continue;
+            }
             match parse_file_name(&name) {
                 Ok((key_type, public)) => {
                     check_mode(&entry.path(), self.allow_exposed)?;
@@ -364,7 +490,7 @@ impl KeystoreDir {
     /// public key (with this keystore's password, the source's too). Other key types (`para`,
     /// `asgn`, …) stay where they are and are reported as skipped. The source is not changed.
     pub fn import_dir(&self, from: &Path) -> Result<Imported, KeyError> {
-        let source = KeystoreDir { dir: from.to_path_buf(), allow_exposed: true, password: self.password.clone() };
+        let source = KeystoreDir { dir: from.to_path_buf(), allow_exposed: true, password: self.password.clone(), at_rest: None };
         let mut entries: Vec<_> = fs::read_dir(from).map_err(io_err(from))?.collect::<Result<_, _>>().map_err(io_err(from))?;
         entries.sort_by_key(|e| e.file_name());
         let (mut imported, mut skipped) = (Vec::new(), Vec::new());
@@ -378,12 +504,7 @@ impl KeystoreDir {
                 }
             };
             let pair = source.load_file(&entry.path(), key_type, &public)?;
-            let text = Zeroizing::new(fs::read_to_string(entry.path()).map_err(io_err(&entry.path()))?);
-            let suri: Zeroizing<String> = Zeroizing::new(serde_json::from_str(&text).map_err(|e| KeyError::Io {
-                path: entry.path().display().to_string(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not a JSON string: line {}", e.line())),
-            })?);
-            self.write(key_type, &pair, &suri)?;
+            self.write(key_type, &pair, &source.read_suri(&entry.path())?)?;
             imported.push((key_type, public));
         }
         Ok((imported, skipped))
@@ -391,12 +512,7 @@ impl KeystoreDir {
 
     fn load_file(&self, path: &Path, key_type: KeyType, public: &[u8]) -> Result<KeyPair, KeyError> {
         let crypto = key_type.crypto().ok_or(KeyError::Unsupported(key_type))?;
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(io_err(path))?);
-        let suri: Zeroizing<String> = Zeroizing::new(serde_json::from_str(&text).map_err(|e| KeyError::Io {
-            path: path.display().to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not a JSON string: line {}", e.line())),
-        })?);
-        let pair = self.derive(crypto, &suri)?;
+        let pair = self.derive(crypto, &self.read_suri(path)?)?;
         check_public(&pair, public).map_err(|e| match (e, &self.password) {
             (KeyError::PublicMismatch { derived, given }, None) => {
                 KeyError::PublicMismatch { derived, given: format!("{given} (a password-protected keystore? set keystore_password_file)") }
@@ -406,7 +522,23 @@ impl KeystoreDir {
         Ok(pair)
     }
 
-    /// Write a key file for `pair` holding `suri`: written to a 0600 temporary file, fsync'd,
+    /// A key file's secret URI (decrypted when the keystore is encrypted at rest).
+    fn read_suri(&self, path: &Path) -> Result<Zeroizing<String>, KeyError> {
+        let raw = read_bytes(path)?;
+        let text = match (&self.at_rest, at_rest::is_sealed(&raw)) {
+            (Some(at_rest), true) => at_rest.unseal(&raw, path)?,
+            (None, true) => return Err(KeyError::Sealed { path: path.display().to_string() }),
+            (Some(_), false) => return Err(KeyError::Unsealed { path: path.display().to_string(), dir: self.dir.display().to_string() }),
+            (None, false) => raw,
+        };
+        let not_json = |detail: String| KeyError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, detail),
+        };
+        Ok(Zeroizing::new(serde_json::from_slice(&text).map_err(|e| not_json(format!("not a JSON string: line {}", e.line())))?))
+    }
+
+    /// Write a key file for `pair` holding `suri` (encrypted when the keystore is): written to a 0600 temporary file, fsync'd,
     /// renamed over the final name and the directory fsync'd, so a crash never leaves a torn or
     /// empty key file, and an existing file is replaced with a 0600 one.
     pub fn write(&self, key_type: KeyType, pair: &KeyPair, suri: &str) -> Result<PathBuf, KeyError> {
@@ -415,9 +547,17 @@ impl KeystoreDir {
         let body = Zeroizing::new(
             serde_json::to_string(suri).map_err(|e| KeyError::Io { path: path.display().to_string(), source: std::io::Error::other(e) })?,
         );
-        exclave_durable::write_file(&path, body.as_bytes(), 0o600).map_err(io_err(&path))?;
+        let body = match &self.at_rest {
+            Some(at_rest) => Zeroizing::new(at_rest.seal(body.as_bytes(), &path)?),
+            None => Zeroizing::new(body.as_bytes().to_vec()),
+        };
+        exclave_durable::write_file(&path, &body, 0o600).map_err(io_err(&path))?;
         Ok(path)
     }
+}
+
+fn read_bytes(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    fs::read(path).map(Zeroizing::new).map_err(io_err(path))
 }
 
 /// Refuse a secret file that group or others may read (warn instead when `allow`).
@@ -517,6 +657,63 @@ mod tests {
         let liar = node.path().join(format!("{}{}", hex::encode(b"gran"), hex::encode([9u8; 32])));
         fs::write(&liar, "\"//Bob\"").expect("liar");
         assert!(matches!(target.import_dir(node.path()), Err(KeyError::PublicMismatch { .. })));
+    }
+
+    #[test]
+    fn an_encrypted_keystore_keeps_no_secret_in_the_clear_and_loads_only_with_its_passphrase() {
+        let (node, signer) = (tempfile::tempdir().expect("node"), tempfile::tempdir().expect("signer"));
+        let pass = Password::new("a long random passphrase");
+        let plain_node = KeystoreDir::open(node.path()).expect("open");
+        let gran = KeyPair::from_suri(Crypto::Ed25519, "//Alice").expect("pair");
+        plain_node.write(KeyType::GRANDPA, &gran, "//Alice").expect("gran");
+        // A new (empty) keystore gets an identity; import-dir writes the keys encrypted.
+        let sealed = KeystoreDir::open(signer.path()).expect("open").with_encryption(Some(&pass)).expect("encrypt");
+        let (imported, _) = sealed.import_dir(node.path()).expect("import");
+        let (babe, phrase) = sealed.generate(Crypto::Sr25519);
+        let babe_file = sealed.write(KeyType::BABE, &babe, &phrase).expect("babe");
+        for entry in fs::read_dir(signer.path()).expect("ls") {
+            let text = fs::read_to_string(entry.expect("entry").path()).expect("read");
+            assert!(at_rest::is_sealed(text.as_bytes()), "every file is sealed: {text}");
+            assert!(!text.contains("Alice") && !text.contains(phrase.split(' ').next().expect("word")), "{text}");
+        }
+        let (ring, skipped) = sealed.load().expect("load");
+        assert_eq!((ring.len(), imported.len()), (2, 1));
+        assert!(skipped.is_empty(), "the identity file is not reported as a skipped key: {skipped:?}");
+        assert!(ring.get(KeyType::BABE, &babe.public()).is_some() && ring.get(KeyType::GRANDPA, &gran.public()).is_some());
+        // Without the passphrase, or with another, nothing loads, and the error names the file.
+        let err = KeystoreDir::open(signer.path()).expect("open").load().expect_err("no passphrase");
+        assert!(matches!(&err, KeyError::Sealed { .. }) && err.to_string().contains("[keystore_encryption]"), "{err}");
+        let err = KeystoreDir::open(signer.path()).expect("open").with_encryption(Some(&Password::new("guess"))).expect_err("wrong");
+        assert!(matches!(err, KeyError::Passphrase { .. }), "{err}");
+        // A plaintext key file dropped into an encrypted keystore is refused, naming the fix.
+        let stray = plain_node.path().join(fs::read_dir(node.path()).expect("ls").next().expect("one").expect("e").file_name());
+        fs::copy(&stray, signer.path().join(stray.file_name().expect("name"))).expect("copy");
+        let err = sealed.load().expect_err("plaintext in an encrypted keystore");
+        assert!(matches!(&err, KeyError::Unsealed { .. }) && err.to_string().contains("exclave keys encrypt"), "{err}");
+        // Converting: the stray file is encrypted, the others left; running again changes nothing.
+        let dir = KeystoreDir::open(signer.path()).expect("open");
+        assert_eq!(dir.clone().encrypt_all(&pass).expect("encrypt"), (1, 1));
+        assert_eq!(dir.clone().encrypt_all(&pass).expect("again"), (0, 2));
+        assert_eq!(sealed.load().expect("load").0.len(), 2);
+        // And back, for a move to a node's plain keystore.
+        assert_eq!(dir.clone().decrypt_all(&pass).expect("decrypt"), 2);
+        assert_eq!(fs::read_to_string(&babe_file).expect("read"), serde_json::to_string(phrase.as_str()).expect("json"));
+        assert_eq!(KeystoreDir::open(signer.path()).expect("open").load().expect("plain").0.len(), 2);
+    }
+
+    #[test]
+    fn encryption_is_refused_for_a_plaintext_keystore_until_it_is_converted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain = KeystoreDir::open(dir.path()).expect("open");
+        let pair = KeyPair::from_suri(Crypto::Ed25519, "//Alice").expect("pair");
+        plain.write(KeyType::GRANDPA, &pair, "//Alice").expect("write");
+        let pass = Password::new("passphrase");
+        let err = plain.clone().with_encryption(Some(&pass)).expect_err("plaintext keys, no identity");
+        assert!(matches!(err, KeyError::NotEncrypted { .. }) && err.to_string().contains("exclave keys encrypt"), "{err}");
+        assert!(!dir.path().join(IDENTITY_FILE).exists(), "no identity made behind the operator's back");
+        assert_eq!(plain.clone().encrypt_all(&pass).expect("convert"), (1, 0));
+        let (ring, _) = plain.with_encryption(Some(&pass)).expect("encrypted").load().expect("load");
+        assert_eq!(ring.len(), 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! client (`exclave-keystore-remote`). It is a library so that the CLI, the demo and tests can
 //! start a signer in-process.
 
+pub mod at_rest;
 pub mod chain;
 pub mod clock;
 pub mod config;

@@ -161,6 +161,7 @@ fn start_signers(opts: &DemoOptions, rt: &tokio::runtime::Handle) -> Result<Clus
             log_min_free_bytes: exclave_signer::config::default_min_free_bytes(),
             grants: exclave_signer::grants::Grants::everything_for(&NODES),
             keystore_password: None,
+            keystore_passphrase: None,
         };
         let d = rt.block_on(daemon::start(o, prometheus_client::registry::Registry::default()))?;
         if let Some(addr) = d.metrics_addr {

@@ -273,6 +273,60 @@ fn a_password_protected_keystore_is_loaded_with_its_password_file() {
     assert!(<ed25519::Pair as Pair>::verify(&sig, grandpa_payload(false, 1, 1, 1, 1), &protected));
 }
 
+#[test]
+fn a_keystore_encrypted_at_rest_is_converted_and_served_with_its_passphrase_from_a_file_or_a_systemd_credential() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).expect("credentials dir");
+    let passphrase = creds.join("exclave-keystore");
+    exclave_signer::tls::write_file(&passphrase, b"a long random passphrase\n", 0o400).expect("passphrase file");
+    // A plain keystore, as a node has it, converted in place.
+    let keystore = dir.path().join("keystore");
+    assert!(keys_import_gran(&keystore, &[], b"//Alice").status.success());
+    let alice = ed25519::Pair::from_string("//Alice", None).expect("pair").public();
+    let mut cfg = TestConfig::new(dir.path(), "signer-a");
+    cfg.0.keystore_encryption =
+        Some(exclave_signer::config::KeystoreEncryption { passphrase_file: Some(passphrase.clone()), passphrase_credential: None });
+    let refused = exclave().args(["serve", "--config"]).arg(cfg.write()).output().expect("run");
+    assert!(!refused.status.success(), "served a plaintext keystore as an encrypted one");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("exclave keys encrypt"), "{refused:?}");
+    let encrypt = |verb: &str| {
+        let out =
+            exclave().args(["keys", verb, "--keystore"]).arg(&keystore).arg("--passphrase-file").arg(&passphrase).output().expect("run");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(encrypt("encrypt").starts_with("1 key files encrypted, 0 already"));
+    for entry in std::fs::read_dir(&keystore).expect("ls") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+        assert!(text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----") && !text.contains("Alice"), "{text}");
+    }
+    // Without the passphrase, listing and serving are refused, naming why.
+    let list = exclave().args(["keys", "list", "--keystore"]).arg(&keystore).output().expect("list");
+    assert!(!list.status.success() && String::from_utf8_lossy(&list.stderr).contains("encrypted at rest"), "{list:?}");
+    let plain_cfg = TestConfig::new(dir.path(), "signer-a");
+    let plain = exclave().args(["serve", "--config"]).arg(plain_cfg.write()).output().expect("run");
+    assert!(String::from_utf8_lossy(&plain.stderr).contains("encrypted at rest"), "{plain:?}");
+    // Served with the passphrase from a file, then from a systemd credential.
+    let payload = grandpa_payload(false, 1, 1, 1, 1);
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.write().display().to_string()], dir.path());
+    let sig = signer.keystore().ed25519_sign(KeyTypeId(*b"gran"), &alice, &payload).expect("sign").expect("signed");
+    assert!(<ed25519::Pair as Pair>::verify(&sig, &payload, &alice));
+    drop(signer);
+    cfg.0.keystore_encryption =
+        Some(exclave_signer::config::KeystoreEncryption { passphrase_file: None, passphrase_credential: Some("exclave-keystore".into()) });
+    let no_creds = exclave().args(["serve", "--config"]).arg(cfg.write()).env_remove("CREDENTIALS_DIRECTORY").output().expect("run");
+    assert!(String::from_utf8_lossy(&no_creds.stderr).contains("CREDENTIALS_DIRECTORY"), "{no_creds:?}");
+    let args = ["serve".into(), "--config".into(), cfg.write().display().to_string()];
+    let signer = Signer::spawn_with_env(&args, dir.path(), &[("CREDENTIALS_DIRECTORY", &creds.display().to_string())]);
+    let again = signer.keystore().ed25519_sign(KeyTypeId(*b"gran"), &alice, &payload).expect("sign").expect("signed");
+    assert_eq!(again, sig, "the same vote again: the stored signature");
+    drop(signer);
+    assert!(encrypt("decrypt").starts_with("1 key files decrypted"));
+    assert!(exclave().args(["keys", "list", "--keystore"]).arg(&keystore).output().expect("list").status.success());
+}
+
 /// `exclave keys import --key-type gran --keystore <keystore> <extra>` with `secret` on stdin.
 fn keys_import_gran(keystore: &std::path::Path, extra: &[&std::ffi::OsStr], secret: &[u8]) -> std::process::Output {
     use std::io::Write;

@@ -272,6 +272,7 @@ impl TestConfig {
             chain: format!("0x{}", hex::encode(CHAIN)),
             keystore_dir: dir.join("keystore"),
             keystore_password_file: None,
+            keystore_encryption: None,
             signing_log: dir.join("signing.log"),
             listen: ListenConfig::new(
                 "127.0.0.1:0".parse().expect("addr"),
