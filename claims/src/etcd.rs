@@ -25,8 +25,10 @@
 //! `--client-cert-auth` and `auth enable` the client certificate's common name is the etcd user
 //! (its roles decide which keys it may write). Without it, plaintext.
 //!
-//! **What it is not.** No password authentication (it would make every connect send an
-//! `Authenticate` call, and a member down at start-up would stop the store). No leases, TTLs or deletion: claims are append-only. It decides nothing (that is
+//! With [`EtcdConfig::user`], etcd password authentication: each member's client authenticates
+//! at its first attempt rather than at connect, so a member down at start-up stops nothing.
+//!
+//! **What it is not.** No leases, TTLs or deletion: claims are append-only. It decides nothing (that is
 //! `exclave-policies`' verdict) and it is no lock service. Its deadline is a retry budget;
 //! the signer still wraps it in [`crate::WithDeadline`].
 
@@ -84,6 +86,26 @@ pub struct EtcdConfig {
     /// Mutual TLS (endpoints `https://…`); `None`: plaintext, for loopback or a network the
     /// operator vouches for.
     pub tls: Option<EtcdTls>,
+    /// etcd user and password (etcd's `auth enable`): each member's client authenticates at its
+    /// first attempt. Alone or with [`EtcdConfig::tls`] (whose certificate then only encrypts
+    /// and authenticates the member, and the user is this one).
+    pub user: Option<EtcdUser>,
+}
+
+/// An etcd user and its password. The password is never printed (`Debug` redacts it) and is
+/// zeroized when the config is dropped (the etcd client keeps its own copy to renew tokens).
+#[derive(Clone)]
+pub struct EtcdUser {
+    /// The etcd user name.
+    pub name: String,
+    /// Its password.
+    pub password: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for EtcdUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdUser").field("name", &self.name).field("password", &"<redacted>").finish()
+    }
 }
 
 impl EtcdConfig {
@@ -98,6 +120,7 @@ impl EtcdConfig {
             retry_budget: Duration::from_millis(1800),
             connect_timeout: Duration::from_millis(500),
             tls: None,
+            user: None,
         }
     }
 }

@@ -419,6 +419,13 @@ pub struct ClaimsConfig {
     /// unless this is set (then keep etcd on a private network).
     #[serde(default)]
     pub insecure_plaintext_etcd: bool,
+    /// etcd password authentication (the cluster's `auth enable`): the etcd user. Needs
+    /// `etcd_password_file`. With `[claims.tls]` too, TLS protects the password on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_user: Option<String>,
+    /// The file holding `etcd_user`'s password (mode 0600; one trailing newline ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_password_file: Option<PathBuf>,
 }
 
 impl ClaimsConfig {
@@ -435,6 +442,8 @@ impl ClaimsConfig {
             tls: None,
             insecure_plaintext_tikv: false,
             insecure_plaintext_etcd: false,
+            etcd_user: None,
+            etcd_password_file: None,
         }
     }
 }
@@ -544,6 +553,9 @@ impl Config {
         if self.claims.deadline_ms == 0 {
             return Err(ConfigError::Invalid("claims.deadline_ms must be > 0".into()));
         }
+        if self.claims.backend != Backend::Etcd && (self.claims.etcd_user.is_some() || self.claims.etcd_password_file.is_some()) {
+            return Err(ConfigError::Invalid("claims.etcd_user and claims.etcd_password_file are for backend = \"etcd\"".into()));
+        }
         match self.claims.backend {
             Backend::Embedded if self.claims.path.is_none() => {
                 return Err(ConfigError::Invalid("claims.path is required for backend = \"embedded\"".into()));
@@ -609,6 +621,11 @@ impl Config {
     fn validate_etcd(&self) -> Result<(), ConfigError> {
         self.validate_replicated("etcd members", "etcd")?;
         let c = &self.claims;
+        match (&c.etcd_user, &c.etcd_password_file) {
+            (Some(user), Some(_)) if user.is_empty() => return Err(ConfigError::Invalid("claims.etcd_user is empty".into())),
+            (Some(_), Some(_)) | (None, None) => {}
+            _ => return Err(ConfigError::Invalid("claims.etcd_user and claims.etcd_password_file go together".into())),
+        }
         if c.tls.is_some() {
             if let Some(plain) = c.endpoints.iter().find(|e| !e.starts_with("https://")) {
                 return Err(ConfigError::Invalid(format!("etcd endpoint {plain}: with [claims.tls] every endpoint is https://")));
@@ -682,6 +699,10 @@ mod tests {
             ("[\"https://10.0.0.1:2379\"]", tls, Ok(())),
             ("[\"http://10.0.0.1:2379\"]", tls, Err("every endpoint is https://")),
             ("[\"http://127.0.0.1:2379\"]", "", Ok(())),
+            ("[\"http://127.0.0.1:2379\"]", "etcd_user = \"u\"\netcd_password_file = \"p\"\n", Ok(())),
+            ("[\"http://127.0.0.1:2379\"]", "etcd_user = \"u\"\n", Err("go together")),
+            ("[\"http://127.0.0.1:2379\"]", "etcd_password_file = \"p\"\n", Err("go together")),
+            ("[\"http://127.0.0.1:2379\"]", "etcd_user = \"\"\netcd_password_file = \"p\"\n", Err("etcd_user is empty")),
         ];
         for (endpoints, extra, want) in cases {
             let text = format!(

@@ -180,6 +180,7 @@ impl DaemonOptions {
                 crate::config::Backend::Etcd => {
                     let mut etcd = exclave_claims::etcd::EtcdConfig::new(c.claims.endpoints.clone());
                     etcd.tls = c.claims.tls.as_ref().map(|t| etcd_tls(t, c.insecure_key_file_permissions)).transpose()?;
+                    etcd.user = etcd_user(&c.claims, c.insecure_key_file_permissions)?;
                     etcd.attempt_timeout = Duration::from_millis(c.claims.attempt_timeout_ms);
                     // End each call with the members' own reasons just before the outer deadline.
                     etcd.retry_budget = Duration::from_millis(c.claims.deadline_ms * 9 / 10);
@@ -388,6 +389,13 @@ fn etcd_tls(t: &crate::config::StoreTls, allow_exposed_key: bool) -> Result<excl
     let read = |p: &std::path::Path| std::fs::read(p).map_err(|source| DaemonError::StoreFile { path: p.display().to_string(), source });
     crate::keystore_dir::check_mode(&t.key, allow_exposed_key)?;
     Ok(exclave_claims::etcd::EtcdTls { ca: read(&t.ca)?, cert: read(&t.cert)?, key: zeroize::Zeroizing::new(read(&t.key)?) })
+}
+
+/// The etcd user and its password, read now (the file refused if group or others may read it).
+fn etcd_user(c: &crate::config::ClaimsConfig, allow_exposed: bool) -> Result<Option<exclave_claims::etcd::EtcdUser>, DaemonError> {
+    let (Some(name), Some(file)) = (&c.etcd_user, &c.etcd_password_file) else { return Ok(None) };
+    let password = crate::keystore_dir::Password::from_file(file, allow_exposed)?;
+    Ok(Some(exclave_claims::etcd::EtcdUser { name: name.clone(), password: zeroize::Zeroizing::new(password.expose().to_owned()) }))
 }
 
 /// A file's identity on this host (device and inode, hex): a copy of the file has another.

@@ -38,6 +38,16 @@ pub enum EtcdError {
         /// The client's error.
         source: etcd_client::Error,
     },
+    /// The member refused the configured user's password.
+    #[error("etcd endpoint {endpoint} refused user {user:?}: {reason} (check claims.etcd_user and the password file)")]
+    Authentication {
+        /// The member asked.
+        endpoint: String,
+        /// The etcd user.
+        user: String,
+        /// etcd's message.
+        reason: String,
+    },
     /// A request did not answer within the per-attempt timeout.
     #[error("etcd endpoint {endpoint} did not answer within {after:?}")]
     AttemptTimeout {
@@ -138,6 +148,7 @@ mod tests {
             (status(tonic::Code::PermissionDenied), false),
             (status(tonic::Code::ResourceExhausted), false), // database space exceeded
             (EtcdError::MissingRecord { key: "k".into() }, false),
+            (EtcdError::Authentication { endpoint: "m0".into(), user: "u".into(), reason: "wrong password".into() }, false),
         ];
         for (error, transient) in cases {
             assert_eq!(error.is_transient(), transient, "{error}");

@@ -198,6 +198,27 @@ impl LocalCluster {
         ids.iter().position(|id| id.is_some() && *id == leader)
     }
 
+    /// Password authentication as an operator sets it up: a `root` user, a role `exclave`
+    /// granted read-write on the `exclave/` prefix only, each of `users` (name, password,
+    /// whether it gets that role), then `auth enable`. Panics naming the step that failed.
+    pub async fn enable_password_auth(&self, users: &[(&str, &str, bool)]) {
+        use etcd_client::{Client, Permission};
+        let must = |what: &str, r: Result<(), etcd_client::Error>| r.unwrap_or_else(|e| panic!("etcd auth set-up, {what}: {e}"));
+        let mut client = Client::connect(self.endpoints(), None).await.unwrap_or_else(|e| panic!("etcd auth set-up, connect: {e}"));
+        must("root user", client.user_add("root", "root-password", None).await.map(drop));
+        must("root role", client.user_grant_role("root", "root").await.map(drop));
+        must("exclave role", client.role_add("exclave").await.map(drop));
+        let prefix = Permission::read_write("exclave/").with_prefix();
+        must("grant exclave/", client.role_grant_permission("exclave", prefix).await.map(drop));
+        for (name, password, granted) in users {
+            must(name, client.user_add(*name, *password, None).await.map(drop));
+            if *granted {
+                must(name, client.user_grant_role(*name, "exclave").await.map(drop));
+            }
+        }
+        must("auth enable", client.auth_enable().await.map(drop));
+    }
+
     /// The tail of every member's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();

@@ -6,6 +6,11 @@
 //! random. With one client per member, an attempt that fails moves the call, and every later
 //! call, to the next member: after one failure no call pays for a dead member again until the
 //! live one fails too.
+//!
+//! With a user and password ([`EtcdConfig::user`]), a member's client authenticates lazily, at
+//! its first attempt (inside that attempt's time), not at construction: a member down at start-up
+//! fails its attempts like any dead member, and the call moves on. Tokens that expire are
+//! renewed by the client (`auto_token_refresh`).
 
 use super::{EtcdConfig, EtcdError};
 use etcd_client::{Client, ConnectOptions, KvClient};
@@ -22,6 +27,10 @@ const MAX_PAUSE: Duration = Duration::from_millis(200);
 struct Member {
     endpoint: String,
     kv: KvClient,
+    /// The client whose shared token the `kv` client sends (for password authentication).
+    client: tokio::sync::Mutex<Client>,
+    /// Whether the client holds a token (or needs none).
+    authenticated: std::sync::atomic::AtomicBool,
 }
 
 /// The members, the one tried first, and the limits of a call.
@@ -30,6 +39,7 @@ pub(super) struct Members {
     preferred: AtomicUsize,
     attempt_timeout: Duration,
     retry_budget: Duration,
+    user: Option<super::EtcdUser>,
 }
 
 impl Members {
@@ -47,7 +57,8 @@ impl Members {
             .with_connect_timeout(config.connect_timeout)
             .with_timeout(config.attempt_timeout)
             // A member that lost its leader refuses at once instead of waiting for one.
-            .with_require_leader(true);
+            .with_require_leader(true)
+            .with_auto_token_refresh(true);
         if let Some(tls) = &config.tls {
             if let Some(plain) = config.endpoints.iter().find(|e| !e.starts_with("https://")) {
                 return Err(EtcdError::Config(if plain.is_empty() {
@@ -69,9 +80,20 @@ impl Members {
                 .await
                 .map_err(|_| EtcdError::ConnectTimeout { endpoint: endpoint.clone(), after: config.connect_timeout })?
                 .map_err(|source| EtcdError::Endpoint { endpoint: endpoint.clone(), source })?;
-            members.push(Member { endpoint: endpoint.clone(), kv: client.kv_client() });
+            members.push(Member {
+                endpoint: endpoint.clone(),
+                kv: client.kv_client(),
+                client: tokio::sync::Mutex::new(client),
+                authenticated: std::sync::atomic::AtomicBool::new(config.user.is_none()),
+            });
         }
-        Ok(Self { members, preferred: AtomicUsize::new(0), attempt_timeout: config.attempt_timeout, retry_budget: config.retry_budget })
+        Ok(Self {
+            members,
+            preferred: AtomicUsize::new(0),
+            attempt_timeout: config.attempt_timeout,
+            retry_budget: config.retry_budget,
+            user: config.user.clone(),
+        })
     }
 
     /// Run `request` against the preferred member; on a transient error or an attempt timeout,
@@ -115,9 +137,13 @@ impl Members {
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
         let member = &self.members[i];
-        let result = match tokio::time::timeout(limit, request(member.kv.clone())).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(EtcdError::Rpc { endpoint: member.endpoint.clone(), source }),
+        let result = match tokio::time::timeout(limit, async {
+            self.authenticate(member).await?;
+            request(member.kv.clone()).await.map_err(|source| EtcdError::Rpc { endpoint: member.endpoint.clone(), source })
+        })
+        .await
+        {
+            Ok(result) => result,
             Err(_) => Err(EtcdError::AttemptTimeout { endpoint: member.endpoint.clone(), after: limit }),
         };
         if result.is_err() {
@@ -126,6 +152,33 @@ impl Members {
             let _ = self.preferred.compare_exchange(i, next, Ordering::Relaxed, Ordering::Relaxed);
         }
         result
+    }
+
+    /// Get `member`'s client a token, once (a no-op without a user). A refused password is an
+    /// error of its own, not transient: every member would refuse it.
+    async fn authenticate(&self, member: &Member) -> Result<(), EtcdError> {
+        let Some(user) = &self.user else { return Ok(()) };
+        if member.authenticated.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut client = member.client.lock().await;
+        if member.authenticated.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match client.update_user(Some((user.name.clone(), user.password.to_string()))).await {
+            Ok(()) => {
+                member.authenticated.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(etcd_client::Error::GRpcStatus(status)) if status.code() == tonic::Code::InvalidArgument => {
+                Err(EtcdError::Authentication {
+                    endpoint: member.endpoint.clone(),
+                    user: user.name.clone(),
+                    reason: status.message().into(),
+                })
+            }
+            Err(source) => Err(EtcdError::Rpc { endpoint: member.endpoint.clone(), source }),
+        }
     }
 
     /// The time this attempt may take: the per-attempt timeout, cut to what the budget leaves.

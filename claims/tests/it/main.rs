@@ -5,6 +5,7 @@
 
 mod embedded;
 mod etcd;
+mod etcd_auth;
 mod etcd_tls;
 mod prune;
 mod tikv;

@@ -126,6 +126,33 @@ fn two_signers_race_for_10000_duties_on_etcd() {
     eprintln!("etcd (3 members): 10000 duties, 20000 requests in {took:?}: signer-a won {a}, signer-b won {b}");
 }
 
+/// A signer configured with an etcd user and password file (`auth enable` on a real etcd)
+/// signs; one whose password file holds a wrong password starts, and refuses to sign, naming the
+/// refused user: nothing is signed without a claim.
+#[test]
+fn a_signer_authenticates_to_etcd_with_its_user_and_password_file() {
+    let rt = runtime();
+    let cluster = exclave_claims::etcd::local_cluster::LocalCluster::start(1);
+    rt.block_on(cluster.enable_password_auth(&[("exclave-signer", "signer-password", true)]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signers = spawn_signers_each(dir.path(), &["signer-a", "signer-b"], |id| {
+        let password = dir.path().join(format!("{id}.etcd-password"));
+        let text = if id == "signer-a" { "signer-password\n" } else { "wrong-password\n" };
+        exclave_signer::tls::write_file(&password, text.as_bytes(), 0o600).expect("password file");
+        let mut claims = etcd_claims(&cluster.endpoints(), DEADLINE.as_millis() as u64);
+        claims.etcd_user = Some("exclave-signer".into());
+        claims.etcd_password_file = Some(password);
+        claims
+    });
+    let signed = rt.block_on(signers[0].client().sign(vote(1, 1)));
+    assert!(signed.is_ok(), "not signed through an authenticated etcd: {signed:?}");
+    let refused = rt.block_on(signers[1].client().sign(vote(2, 1)));
+    let Err(jsonrpsee::core::ClientError::Call(obj)) = &refused else { panic!("signed with a refused etcd password: {refused:?}") };
+    let e = ExclaveError::from_object(obj).expect("an Exclave error");
+    assert_eq!(e.kind, ErrorKind::StoreUnavailable, "{e:?}");
+    assert!(e.message.contains("refused user \"exclave-signer\""), "{}", e.message);
+}
+
 /// A runtime, the stand-in, and one signer process on it with a client.
 struct OneSigner {
     rt: tokio::runtime::Runtime,
