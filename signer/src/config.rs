@@ -275,6 +275,10 @@ pub struct ListenConfig {
     /// body is cut with 408). Must exceed twice `claims.deadline_ms`.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// A connection with no request being served for this long is closed, in milliseconds: an
+    /// idle kept-alive connection, and one whose request headers never complete (dripped).
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
     /// PEM certificate revocation list(s) of `client_ca`: a revoked client certificate fails the
     /// handshake. Read at start-up (restart the signer after updating it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -296,6 +300,7 @@ impl ListenConfig {
             max_batch: default_max_batch(),
             handshake_timeout_ms: default_handshake_timeout_ms(),
             request_timeout_ms: default_request_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
             crl: None,
         }
     }
@@ -310,6 +315,7 @@ impl ListenConfig {
             max_batch: self.max_batch,
             handshake_timeout: std::time::Duration::from_millis(self.handshake_timeout_ms),
             request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
+            idle_timeout: std::time::Duration::from_millis(self.idle_timeout_ms),
         }
     }
 }
@@ -331,6 +337,9 @@ fn default_max_batch() -> u32 {
 }
 fn default_request_timeout_ms() -> u64 {
     crate::server::ServerLimits::default().request_timeout.as_millis() as u64
+}
+fn default_idle_timeout_ms() -> u64 {
+    crate::server::ServerLimits::default().idle_timeout.as_millis() as u64
 }
 fn default_handshake_timeout_ms() -> u64 {
     crate::server::ServerLimits::default().handshake_timeout.as_millis() as u64
@@ -538,9 +547,10 @@ impl Config {
             || l.max_concurrent_requests == 0
             || l.max_batch == 0
             || l.handshake_timeout_ms == 0
+            || l.idle_timeout_ms == 0
         {
             return Err(ConfigError::Invalid(
-                "listen.max_connections, max_connections_per_address, max_concurrent_requests, max_batch and handshake_timeout_ms must be > 0"
+                "listen.max_connections, max_connections_per_address, max_concurrent_requests, max_batch, handshake_timeout_ms and idle_timeout_ms must be > 0"
                     .into(),
             ));
         }

@@ -6,9 +6,10 @@
 //! batch length, and a bound on requests in flight: over it a request is answered `503
 //! overloaded` at once instead of queueing (the node's keystore then tries its next signer).
 //! A request has `request_timeout` from its headers to its answer (a body dripped byte by byte
-//! is cut; its headers are bounded only by the per-address cap). `accept` errors (out of file
-//! descriptors) back off instead of spinning. Every refusal is
-//! counted in `exclave_transport_refusals_total{reason}`.
+//! is cut), and a connection with no request being served for `idle_timeout` is closed: an idle
+//! kept-alive connection, or one whose headers are dripped and never complete (HTTP/1.1 and
+//! HTTP/2 alike). `accept` errors (out of file descriptors) back off instead of spinning. Every
+//! refusal is counted in `exclave_transport_refusals_total{reason}`.
 
 use crate::{
     metrics::{Metrics, ReasonLabel},
@@ -16,9 +17,7 @@ use crate::{
 };
 use exclave_protocol::ExclaveApiServer;
 use futures::FutureExt;
-use jsonrpsee::server::{
-    serve_with_graceful_shutdown, stop_channel, BatchRequestConfig, HttpBody, HttpResponse, Methods, Server, StopHandle,
-};
+use jsonrpsee::server::{stop_channel, BatchRequestConfig, HttpBody, HttpResponse, Methods, Server, StopHandle};
 use parking_lot::Mutex;
 use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
 use tokio::{
@@ -45,6 +44,9 @@ pub struct ServerLimits {
     /// Time from a request's headers to its answer, reading the body included: a body dripped
     /// byte by byte is cut here (`408`, connection closed).
     pub request_timeout: Duration,
+    /// Time a connection may stay with no request being served (idle kept-alive, or headers
+    /// not yet complete) before it is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -57,6 +59,7 @@ impl Default for ServerLimits {
             max_batch: 16,
             handshake_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -219,12 +222,16 @@ where
         .build(shared.methods.clone(), stop.clone());
     let (in_flight, metrics, max, deadline) =
         (shared.in_flight.clone(), shared.metrics.clone(), limits.max_concurrent_requests, limits.request_timeout);
+    let activity = Arc::new(Activity::new());
+    let served = activity.clone();
     let svc = tower::service_fn(move |mut req: jsonrpsee::server::HttpRequest<hyper::body::Incoming>| {
         req.extensions_mut().insert(identity.clone());
         let mut svc = svc.clone();
         let permit = in_flight.clone().try_acquire_owned();
         let metrics = metrics.clone();
+        let serving = served.begin();
         async move {
+            let _serving = serving;
             let Ok(_permit) = permit else {
                 metrics.transport_refusals.get_or_create(&ReasonLabel { reason: "overloaded" }).inc();
                 return Ok(overloaded(max));
@@ -239,7 +246,75 @@ where
         }
         .boxed()
     });
-    serve_with_graceful_shutdown(io, svc, stop.shutdown()).await
+    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), hyper_util::service::TowerToHyperService::new(svc));
+    let stopped = stop.shutdown();
+    tokio::pin!(conn, stopped);
+    loop {
+        tokio::select! {
+            done = conn.as_mut() => return done,
+            () = &mut stopped => {
+                conn.as_mut().graceful_shutdown();
+                return conn.await;
+            }
+            () = tokio::time::sleep_until(activity.idle_deadline(limits.idle_timeout)) => {
+                if activity.idle_for().is_some_and(|idle| idle >= limits.idle_timeout) {
+                    // Nothing is being served: closing loses no request. A graceful end first
+                    // (HTTP/2 clients get a GOAWAY and reconnect cleanly), then the socket.
+                    shared.refuse("idle-timeout");
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(IDLE_GOODBYE, conn.as_mut()).await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// How long an idle connection's graceful end may take before the socket is dropped.
+const IDLE_GOODBYE: Duration = Duration::from_secs(1);
+
+/// What a connection is doing: requests being served, and since when it has served none.
+struct Activity {
+    state: Mutex<(usize, tokio::time::Instant)>,
+}
+
+/// One request being served; dropping it (answered, or abandoned) ends it.
+struct Serving(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Self {
+        Self { state: Mutex::new((0, tokio::time::Instant::now())) }
+    }
+
+    fn begin(self: &Arc<Self>) -> Serving {
+        self.state.lock().0 += 1;
+        Serving(self.clone())
+    }
+
+    /// How long no request has been served; `None` while one is.
+    fn idle_for(&self) -> Option<Duration> {
+        let (serving, since) = *self.state.lock();
+        (serving == 0).then(|| since.elapsed())
+    }
+
+    /// When to look again: `idle` after the last answer, or `idle` from now while serving.
+    fn idle_deadline(&self, idle: Duration) -> tokio::time::Instant {
+        let (serving, since) = *self.state.lock();
+        if serving == 0 {
+            since + idle
+        } else {
+            tokio::time::Instant::now() + idle
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock();
+        state.0 -= 1;
+        state.1 = tokio::time::Instant::now();
+    }
 }
 
 /// `503`: too many requests in flight; nothing was done.

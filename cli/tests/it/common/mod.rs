@@ -326,6 +326,11 @@ impl TestConfig {
         self
     }
 
+    pub fn idle_timeout_ms(mut self, ms: u64) -> Self {
+        self.0.listen.idle_timeout_ms = ms;
+        self
+    }
+
     pub fn crl(mut self, crl: PathBuf) -> Self {
         self.0.listen.crl = Some(crl);
         self
