@@ -211,6 +211,11 @@ pub struct AuditConfig {
     /// (default 512 MiB), well before a full disk withholds every signature.
     #[serde(default = "default_min_free_bytes")]
     pub min_free_bytes: u64,
+    /// Refused requests written to the log per client per minute (and at most that many at
+    /// once); past it, refusals are still answered, counted in
+    /// `exclave_refusals_unlogged_total` and summed into the client's next record.
+    #[serde(default = "default_refused_per_client_per_minute")]
+    pub refused_per_client_per_minute: u32,
 }
 
 impl Default for AuditConfig {
@@ -220,6 +225,7 @@ impl Default for AuditConfig {
             checkpoint_interval_ms: default_checkpoint_interval_ms(),
             rotate_bytes: default_rotate_bytes(),
             min_free_bytes: default_min_free_bytes(),
+            refused_per_client_per_minute: default_refused_per_client_per_minute(),
         }
     }
 }
@@ -229,6 +235,10 @@ pub fn default_min_free_bytes() -> u64 {
     512 << 20
 }
 
+/// The default of `audit.refused_per_client_per_minute`: 600 (10 a second).
+pub fn default_refused_per_client_per_minute() -> u32 {
+    600
+}
 fn default_checkpoint_every() -> u64 {
     1000
 }
@@ -531,9 +541,13 @@ impl Config {
         if self.babe.slot_duration_ms == 0 {
             return Err(ConfigError::Invalid("babe.slot_duration_ms must be > 0".into()));
         }
-        if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_ms == 0 || self.audit.rotate_bytes < 4096 {
+        if self.audit.checkpoint_every == 0
+            || self.audit.checkpoint_interval_ms == 0
+            || self.audit.rotate_bytes < 4096
+            || self.audit.refused_per_client_per_minute == 0
+        {
             return Err(ConfigError::Invalid(
-                "audit.checkpoint_every and audit.checkpoint_interval_ms must be > 0 and audit.rotate_bytes at least 4096".into(),
+                "audit.checkpoint_every, checkpoint_interval_ms and refused_per_client_per_minute must be > 0 and audit.rotate_bytes at least 4096".into(),
             ));
         }
         self.lease.settings()?;

@@ -97,6 +97,8 @@ pub struct DaemonOptions {
     pub insecure_key_file_permissions: bool,
     /// `/ready` fails while the signing log's filesystem has less free than this.
     pub log_min_free_bytes: u64,
+    /// Refused requests logged per client per minute.
+    pub refused_per_client_per_minute: u32,
     /// Who may do what (`[[clients]]`; `--dev`: the dev node may do everything).
     pub grants: crate::grants::Grants,
     /// The password of a password-protected keystore.
@@ -207,6 +209,7 @@ impl DaemonOptions {
             lease: c.lease.settings()?,
             insecure_key_file_permissions: c.insecure_key_file_permissions,
             log_min_free_bytes: c.audit.min_free_bytes,
+            refused_per_client_per_minute: c.audit.refused_per_client_per_minute,
             grants: c.grants()?,
             keystore_password: c
                 .keystore_password_file
@@ -256,6 +259,7 @@ impl DaemonOptions {
             lease: crate::config::LeaseConfig::default().settings()?,
             insecure_key_file_permissions: false,
             log_min_free_bytes: crate::config::default_min_free_bytes(),
+            refused_per_client_per_minute: crate::config::default_refused_per_client_per_minute(),
             keystore_password: None,
             keystore_passphrase: None,
             grants: if insecure_plaintext {
@@ -355,6 +359,7 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         grants: opts.grants.clone(),
         store_instance,
         log_min_free_bytes: opts.log_min_free_bytes,
+        refused_per_client_per_minute: opts.refused_per_client_per_minute,
         signer_id: opts.signer_id.clone(),
         bounds: opts.bounds,
         insecure_dev_seeds: opts.dev,

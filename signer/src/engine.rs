@@ -9,7 +9,7 @@ use crate::{
     grants::Operation,
     keystore_dir::{KeyPair, KeyRing, KeystoreDir},
     lease::{LeaseSettings, LeaseView, Leases},
-    metrics::{DeniedLabels, KeyLabels, Metrics, RequestLabels},
+    metrics::{ClientLabel, DeniedLabels, KeyLabels, Metrics, RequestLabels},
     signing_log::{Decision, LogLine, SigningLog},
 };
 use exclave_claims::{ClaimOutcome, ClaimStore};
@@ -46,6 +46,8 @@ pub struct EngineSettings {
     pub log_min_free_bytes: u64,
     /// Who may do what (`[[clients]]`).
     pub grants: crate::grants::Grants,
+    /// Refused requests logged per client per minute ([`crate::refusal_budget`]).
+    pub refused_per_client_per_minute: u32,
 }
 
 /// The signer's core.
@@ -59,6 +61,7 @@ pub struct Engine {
     metrics: Metrics,
     leases: Option<Leases>,
     store_id: parking_lot::Mutex<Option<(String, Instant)>>,
+    refusals: crate::refusal_budget::RefusalBudget,
 }
 
 mod error;
@@ -108,7 +111,8 @@ impl Engine {
             Leases::new(l, settings.store_deadline, settings.signer_id.clone(), store.clone(), metrics.clone())
         });
         let store_id = parking_lot::Mutex::new(None);
-        Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics, leases, store_id }
+        let refusals = crate::refusal_budget::RefusalBudget::new(settings.refused_per_client_per_minute);
+        Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics, leases, store_id, refusals }
     }
 
     /// Check `client`'s grant for `op` (on `key`); a refusal is logged and counted.
@@ -370,6 +374,9 @@ impl Engine {
             }
         }
         let released = result.is_ok().then(|| KeyLabels { key_type: entry.key_type.clone(), key: format!("0x{}", entry.public) });
+        if !self.budget(&mut entry) {
+            return result;
+        }
         if let Err(e) = self.log.append(entry).await {
             tracing::error!(error = %e, "signing log append failed; withholding the reply");
             return Err(EngineError::LogWithheld(e));
@@ -378,6 +385,29 @@ impl Engine {
             self.metrics.key_last_signed.get_or_create(&labels).set(now_ms() as f64 / 1000.0);
         }
         result
+    }
+
+    /// Whether to log `entry`: a refusal over its client's budget is not logged (but counted);
+    /// a logged record carries the count of its client's refusals not logged before it.
+    fn budget(&self, entry: &mut LogLine) -> bool {
+        let client = if self.settings.grants.knows(&entry.client) { entry.client.clone() } else { "unconfigured".into() };
+        if entry.decision != Some(Decision::Refused) {
+            entry.unlogged_refusals = self.refusals.take_unlogged(&client);
+            return true;
+        }
+        match self.refusals.refused(&client, Instant::now()) {
+            Some(unlogged) => {
+                entry.unlogged_refusals = (unlogged > 0).then_some(unlogged);
+                true
+            }
+            None => {
+                let first = self.metrics.refusals_unlogged.get_or_create(&ClientLabel { client: client.clone() }).inc() == 0;
+                if first {
+                    tracing::warn!(client, "client over its refused-request budget: further refusals are answered but not logged");
+                }
+                false
+            }
+        }
     }
 
     fn entry(&self, client: &str, method: &'static str, key_type: &str, public: &Bytes) -> LogLine {

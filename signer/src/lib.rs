@@ -23,6 +23,7 @@ pub mod http_status;
 pub mod keystore_dir;
 pub mod lease;
 pub mod metrics;
+pub mod refusal_budget;
 pub mod rpc;
 pub mod server;
 pub mod signing_log;

@@ -47,6 +47,13 @@ pub struct DeniedLabels {
     pub operation: &'static str,
 }
 
+/// Labels of `exclave_refusals_unlogged_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClientLabel {
+    /// The client (a `[[clients]]` name, or `unconfigured`).
+    pub client: String,
+}
+
 /// Labels of `exclave_lease_holder`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LeaseHolderLabels {
@@ -84,6 +91,8 @@ pub struct Metrics {
     pub transport_refusals: Family<ReasonLabel, Counter>,
     /// Requests refused because the client is not granted them (`[[clients]]`).
     pub denied: Family<DeniedLabels, Counter>,
+    /// Refusals answered but not written to the signing log (over the client's budget).
+    pub refusals_unlogged: Family<ClientLabel, Counter>,
     /// Client connections open now (past the TLS handshake or waiting for it).
     pub connections_open: Gauge,
     /// Time for the claim store to answer a claim, seconds.
@@ -119,6 +128,7 @@ impl Metrics {
             rpc_calls: Family::default(),
             transport_refusals: Family::default(),
             denied: Family::default(),
+            refusals_unlogged: Family::default(),
             connections_open: Gauge::default(),
             claim_seconds: Histogram::new(latency_buckets()),
             sign_seconds: Histogram::new(latency_buckets()),
@@ -135,6 +145,11 @@ impl Metrics {
         r.register("rpc_calls", "JSON-RPC calls received, by method", m.rpc_calls.clone());
         r.register("transport_refusals", "Connections and requests the RPC transport turned away, by reason", m.transport_refusals.clone());
         r.register("denied", "Requests refused because the client is not granted them", m.denied.clone());
+        r.register(
+            "refusals_unlogged",
+            "Refused requests answered but not written to the signing log: the client is over its refused-request budget",
+            m.refusals_unlogged.clone(),
+        );
         r.register("connections_open", "Client connections open on the RPC listener", m.connections_open.clone());
         r.register("claim_seconds", "Claim-store latency of one claim", m.claim_seconds.clone());
         r.register("sign_seconds", "Latency of signing requests, request to reply", m.sign_seconds.clone());

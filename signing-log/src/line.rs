@@ -96,6 +96,10 @@ pub struct LogLine {
     /// Why it was refused or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Refusals of this client answered but not logged since its previous record (over its
+    /// refused-request budget, `audit.refused_per_client_per_minute`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlogged_refusals: Option<u64>,
 }
 
 impl LogLine {

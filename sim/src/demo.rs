@@ -159,6 +159,7 @@ fn start_signers(opts: &DemoOptions, rt: &tokio::runtime::Handle) -> Result<Clus
             data_dir: Some(data_dir),
             insecure_key_file_permissions: false,
             log_min_free_bytes: exclave_signer::config::default_min_free_bytes(),
+            refused_per_client_per_minute: exclave_signer::config::default_refused_per_client_per_minute(),
             grants: exclave_signer::grants::Grants::everything_for(&NODES),
             keystore_password: None,
             keystore_passphrase: None,

@@ -107,6 +107,7 @@ fn engine(dir: &std::path::Path) -> (Engine, Arc<Mutex<Fault>>) {
         store_instance: None,
         grants: exclave_signer::grants::Grants::insecure_allow_all(),
         log_min_free_bytes: 0,
+        refused_per_client_per_minute: exclave_signer::config::default_refused_per_client_per_minute(),
         signer_id: "signer-a".into(),
         bounds: SlotBounds { slot_duration_ms: 6000, max_drift_slots: 2, genesis_slot: 0 },
         insecure_dev_seeds: false,

@@ -177,3 +177,43 @@ fn a_revoked_client_certificate_fails_the_handshake() {
     assert!(!revoked.as_ref().is_ok_and(|r| r.contains("storeId")), "the revoked alice-2 was served: {revoked:?}");
     assert_eq!(signer.transport_refusals("handshake-failed"), 1);
 }
+
+/// A client over its refused-request budget (`audit.refused_per_client_per_minute`, 6 here) is
+/// still answered with its refusal every time, but only the budget's worth of refusals reach
+/// the signing log; the rest are counted in `exclave_refusals_unlogged_total` and summed into
+/// the client's next logged record. Other clients' records are not affected.
+#[test]
+fn refusals_past_a_clients_budget_are_answered_but_not_logged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    exclave_signer::tls::DevPki::ensure(dir.path()).expect("pki");
+    import_key(&dir.path().join("keystore"), "gran", "//Alice");
+    let mut cfg = TestConfig::new(dir.path(), "signer-a");
+    cfg.0.audit.refused_per_client_per_minute = 6;
+    let signer = Signer::spawn(&["serve".into(), "--config".into(), cfg.write().display().to_string()], dir.path());
+    let tls = dir.path().join("tls");
+    let stranger = rpc_client(
+        &signer.rpc,
+        &exclave_keystore_remote::TlsFiles { ca: tls.join("ca.pem"), cert: tls.join("stranger.pem"), key: tls.join("stranger.key") },
+    );
+    let node = rpc_client(&signer.rpc, &signer.tls());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let alice = gran("//Alice");
+    let started = std::time::Instant::now();
+    rt.block_on(async {
+        for round in 0..16 {
+            assert_eq!(refusal(stranger.sign(vote_by(&alice, round)).await).0, ErrorKind::Unauthorised, "round {round}");
+        }
+        assert!(node.sign(vote_by(&alice, 1)).await.is_ok(), "the granted node signs and is logged as ever");
+    });
+    assert!(started.elapsed() < std::time::Duration::from_secs(9), "too slow to test a 6-a-minute budget: {:?}", started.elapsed());
+    let stranger_records = |log: &[serde_json::Value]| log.iter().filter(|r| r["client"] == "dev-stranger").cloned().collect::<Vec<_>>();
+    assert_eq!(stranger_records(&signer.log()).len(), 6, "the budget's worth of refusals logged");
+    assert!(signer.log().iter().any(|r| r["client"] == "dev-node" && r["decision"] == "signed"));
+    assert_eq!(metric(&signer.metrics, r#"exclave_refusals_unlogged_total{client="unconfigured"}"#), 10.0);
+    // One token back after 10 s: the next refusal is logged, carrying the 10 not logged.
+    std::thread::sleep(std::time::Duration::from_millis(10_500));
+    rt.block_on(async { refusal(stranger.sign(vote_by(&alice, 99)).await) });
+    let records = stranger_records(&signer.log());
+    assert_eq!(records.len(), 7);
+    assert_eq!(records[6]["unloggedRefusals"], 10, "{}", records[6]);
+}
