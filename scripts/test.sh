@@ -9,6 +9,8 @@
 #   docker-compose `docker-compose config -q` of the compose demo (no Docker engine is used)
 #   systemd        `systemd-analyze verify` of the unit in docs/operations.md
 #   faketime       libfaketime: the clock-skew tests run one signer seconds ahead or behind
+#   fiu-utils      libfiu's fiu-run / fiu-ctrl: the disk-fault tests fail fdatasync and pwrite in
+#                  a running signer (the full-filesystem test mounts a 1 MiB tmpfs: needs root)
 #   cargo-nextest, cargo-deny   installed with `cargo install --locked` when missing
 #
 # No protoc is needed anywhere (vendored etcd-client code; protoc-bin-vendored for the TiKV
@@ -26,6 +28,7 @@ if [ "${TEST_SKIP_SETUP:-0}" != 1 ]; then
     command -v docker-compose >/dev/null || missing+=(docker-compose)
     command -v systemd-analyze >/dev/null || missing+=(systemd)
     [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || missing+=(faketime)
+    command -v fiu-run >/dev/null || missing+=(fiu-utils)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing ${missing[*]} (apt)"
         apt-get update -qq

@@ -7,12 +7,23 @@
 //! thousands of claims per second, this backend batches every claim that arrives while a
 //! commit is in flight into the next transaction (group commit): one fsync per batch, and no
 //! claim is answered `Inserted` before the fsync of its batch returns.
+//!
+//! **A failed write.** redb refuses every call after an I/O error (`PreviousIo`); and after a
+//! failed fsync, the data may be in the page cache but not on disk, and a later fsync may
+//! report success without it ("fsyncgate"). So after a failed commit the store: answers every
+//! read and write `Unavailable` (nothing that failed can be read back as a proof of a claim),
+//! reopens the file, and commits again every claim and watermark of the failed batch (new pages,
+//! a new fsync) before it serves anything. It recovers when the disk does, at the next write or
+//! `ping`.
 
 use crate::{decode_record, encode_record, ClaimOutcome, ClaimStore, StoreError, Swap};
 use async_trait::async_trait;
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
 use redb::{Database, Durability, ReadableTable, TableDefinition};
-use std::{path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, RwLock},
+};
 use tokio::sync::{mpsc, oneshot};
 
 const CLAIMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("claims");
@@ -23,16 +34,64 @@ const BACKEND: &str = "embedded";
 const MAX_BATCH: usize = 4096;
 
 enum WriteOp {
-    Claim { key: Vec<u8>, value: Vec<u8>, reply: oneshot::Sender<Result<ClaimOutcome, StoreError>> },
-    Raise { key: Vec<u8>, to: Position, reply: oneshot::Sender<Result<Position, StoreError>> },
-    Delete { keys: Vec<Vec<u8>>, reply: oneshot::Sender<Result<(), StoreError>> },
-    Swap { name: String, expected: Option<Vec<u8>>, new: Vec<u8>, reply: oneshot::Sender<Result<Swap, StoreError>> },
+    Claim {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<ClaimOutcome, StoreError>>,
+    },
+    Raise {
+        key: Vec<u8>,
+        to: Position,
+        reply: oneshot::Sender<Result<Position, StoreError>>,
+    },
+    Delete {
+        keys: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    Swap {
+        name: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+        reply: oneshot::Sender<Result<Swap, StoreError>>,
+    },
+    /// Recover from a failed write, if one is pending (`ping` while unhealthy).
+    Heal {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// The embedded, single-process claim store.
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    shared: Arc<Shared>,
     writer: mpsc::Sender<WriteOp>,
+}
+
+/// What the writer thread and the readers share.
+struct Shared {
+    path: PathBuf,
+    /// The open database; `None` after a failed write until it is reopened.
+    db: RwLock<Option<Arc<Database>>>,
+    /// Writes of a batch whose commit failed: committed again before anything is served.
+    suspect: Mutex<Suspect>,
+}
+
+/// Claims and watermarks whose durability a failed commit left unknown.
+#[derive(Default)]
+struct Suspect {
+    claims: Vec<(Vec<u8>, Vec<u8>)>,
+    raises: Vec<(Vec<u8>, Position)>,
+    /// Why the store is unhealthy (the failed write's error); `None`: healthy.
+    failure: Option<String>,
+}
+
+impl Shared {
+    /// The database, if healthy: no failed write is waiting to be made good.
+    fn healthy_db(&self) -> Result<Arc<Database>, StoreError> {
+        if let Some(failure) = &self.suspect.lock().map_err(unavailable)?.failure {
+            return Err(unavailable(format!("a write failed ({failure}); the store recovers at the next write")));
+        }
+        self.db.read().map_err(unavailable)?.clone().ok_or_else(|| unavailable("the store is being reopened"))
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -52,20 +111,21 @@ impl EmbeddedStore {
         txn.open_table(WATERMARKS).map_err(|e| open_err(e.to_string()))?;
         txn.open_table(REGISTERS).map_err(|e| open_err(e.to_string()))?;
         txn.commit().map_err(|e| open_err(e.to_string()))?;
-        let db = Arc::new(db);
+        let shared =
+            Arc::new(Shared { path: path.to_path_buf(), db: RwLock::new(Some(Arc::new(db))), suspect: Mutex::new(Suspect::default()) });
         let (writer, rx) = mpsc::channel(MAX_BATCH * 4);
-        let thread_db = db.clone();
+        let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("exclave-claims-writer".into())
-            .spawn(move || writer_loop(&thread_db, rx))
+            .spawn(move || writer_loop(&thread_shared, rx))
             .map_err(|e| open_err(e.to_string()))?;
-        Ok(Self { db, writer })
+        Ok(Self { shared, writer })
     }
 
     /// Reads run on the blocking pool, never inline: a stalled disk must not block a runtime
     /// worker, and the caller's deadline (`WithDeadline`) must be able to fire.
     async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
-        let db = self.db.clone();
+        let db = self.shared.healthy_db()?;
         tokio::task::spawn_blocking(move || f(&db)).await.map_err(unavailable)?
     }
 
@@ -75,8 +135,9 @@ impl EmbeddedStore {
     }
 }
 
-/// Receive ops, batching whatever is queued, and commit each batch with one fsync.
-fn writer_loop(db: &Database, mut rx: mpsc::Receiver<WriteOp>) {
+/// Receive ops, batching whatever is queued, and commit each batch with one fsync; after a
+/// failed commit, recover (reopen, commit the failed batch's writes again) before the next.
+fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<WriteOp>) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -85,7 +146,82 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        commit_batch(db, batch);
+        match recover(shared) {
+            Ok(db) => commit_batch(shared, &db, batch),
+            Err(e) => refuse_batch(batch, &e),
+        }
+    }
+}
+
+/// The database, once every write of a failed batch is committed again. Reopens the file
+/// (redb refuses all calls after an I/O error) and re-puts the suspect claims and watermarks
+/// in a new transaction: their pages are written and fsync'd again, whatever the page cache
+/// held. Until this succeeds, nothing is read or written.
+fn recover(shared: &Shared) -> Result<Arc<Database>, String> {
+    let mut suspect = shared.suspect.lock().map_err(|e| e.to_string())?;
+    if suspect.failure.is_none() {
+        if let Some(db) = shared.db.read().map_err(|e| e.to_string())?.clone() {
+            return Ok(db);
+        }
+    }
+    let db = {
+        let mut slot = shared.db.write().map_err(|e| e.to_string())?;
+        match slot.clone() {
+            Some(db) => db,
+            None => {
+                let db = Arc::new(Database::create(&shared.path).map_err(|e| format!("reopening {}: {e}", shared.path.display()))?);
+                *slot = Some(db.clone());
+                db
+            }
+        }
+    };
+    let result = (|| {
+        let mut txn = db.begin_write().map_err(|e| e.to_string())?;
+        txn.set_durability(Durability::Immediate);
+        {
+            let mut claims = txn.open_table(CLAIMS).map_err(|e| e.to_string())?;
+            for (key, value) in &suspect.claims {
+                let held = claims.get(key.as_slice()).map_err(|e| e.to_string())?.map(|v| v.value().to_vec());
+                // Ours (visible from the cache) or absent: write it again. Another record cannot
+                // be there: this thread is the store's only writer.
+                if held.as_deref().is_none_or(|h| h == value.as_slice()) {
+                    claims.insert(key.as_slice(), value.as_slice()).map_err(|e| e.to_string())?;
+                }
+            }
+            let mut marks = txn.open_table(WATERMARKS).map_err(|e| e.to_string())?;
+            for (key, to) in &suspect.raises {
+                let current = marks.get(key.as_slice()).map_err(|e| e.to_string())?.map(|v| v.value());
+                marks.insert(key.as_slice(), current.map_or(*to, |c| c.max(*to))).map_err(|e| e.to_string())?;
+            }
+        }
+        txn.commit().map_err(|e| e.to_string())
+    })();
+    match result {
+        Ok(()) => {
+            tracing::info!(claims = suspect.claims.len(), watermarks = suspect.raises.len(), "claim store recovered after a failed write");
+            *suspect = Suspect::default();
+            Ok(db)
+        }
+        Err(e) => {
+            drop(db);
+            *shared.db.write().map_err(|e| e.to_string())? = None;
+            suspect.failure = Some(e.clone());
+            Err(e)
+        }
+    }
+}
+
+/// Answer every op of a batch that could not be applied.
+fn refuse_batch(batch: Vec<WriteOp>, why: &str) {
+    let err = || unavailable(format!("a write failed and the store has not recovered yet: {why}"));
+    for op in batch {
+        match op {
+            WriteOp::Claim { reply, .. } => drop(reply.send(Err(err()))),
+            WriteOp::Raise { reply, .. } => drop(reply.send(Err(err()))),
+            WriteOp::Delete { reply, .. } => drop(reply.send(Err(err()))),
+            WriteOp::Swap { reply, .. } => drop(reply.send(Err(err()))),
+            WriteOp::Heal { reply } => drop(reply.send(Err(err()))),
+        }
     }
 }
 
@@ -94,11 +230,24 @@ enum Pending {
     Raise(oneshot::Sender<Result<Position, StoreError>>, Result<Position, StoreError>),
     Delete(oneshot::Sender<Result<(), StoreError>>),
     Swap(oneshot::Sender<Result<Swap, StoreError>>, Swap),
+    Heal(oneshot::Sender<Result<(), StoreError>>),
 }
 
-fn commit_batch(db: &Database, batch: Vec<WriteOp>) {
+fn commit_batch(shared: &Shared, db: &Database, batch: Vec<WriteOp>) {
     let mut pending = Vec::with_capacity(batch.len());
-    let committed = apply(db, batch, &mut pending);
+    let mut written = Suspect::default();
+    let committed = apply(db, batch, &mut pending, &mut written);
+    if let Err(e) = &committed {
+        // Unknown durability: keep what the batch wrote to commit it again, refuse every read,
+        // and let the database go (redb refuses all calls after an I/O error).
+        tracing::error!(error = %e, claims = written.claims.len(), "claim store commit failed; refusing until the disk recovers");
+        if let (Ok(mut suspect), Ok(mut slot)) = (shared.suspect.lock(), shared.db.write()) {
+            suspect.claims.append(&mut written.claims);
+            suspect.raises.append(&mut written.raises);
+            suspect.failure = Some(e.clone());
+            *slot = None;
+        }
+    }
     for p in pending {
         // Answers are only released after the batch's commit (fsync) succeeded; otherwise every
         // op of the batch gets the commit error, and callers re-read.
@@ -107,11 +256,12 @@ fn commit_batch(db: &Database, batch: Vec<WriteOp>) {
             Pending::Raise(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
             Pending::Delete(tx) => drop(tx.send(committed.as_ref().map(drop).map_err(unavailable))),
             Pending::Swap(tx, r) => drop(tx.send(committed.as_ref().map(|()| r).map_err(unavailable))),
+            Pending::Heal(tx) => drop(tx.send(committed.as_ref().map(drop).map_err(unavailable))),
         }
     }
 }
 
-fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>) -> Result<(), String> {
+fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>, written: &mut Suspect) -> Result<(), String> {
     let mut txn = db.begin_write().map_err(|e| e.to_string())?;
     txn.set_durability(Durability::Immediate);
     {
@@ -125,6 +275,7 @@ fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>) -> Resu
                     let outcome = match existing {
                         Some(bytes) => decode_record(&key, &bytes).map(ClaimOutcome::Existing),
                         None => {
+                            written.claims.push((key.clone(), value.clone()));
                             claims.insert(key.as_slice(), value.as_slice()).map_err(|e| e.to_string())?;
                             Ok(ClaimOutcome::Inserted)
                         }
@@ -134,6 +285,7 @@ fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>) -> Resu
                 WriteOp::Raise { key, to, reply } => {
                     let current = marks.get(key.as_slice()).map_err(|e| e.to_string())?.map(|v| v.value());
                     let next = current.map_or(to, |c| c.max(to));
+                    written.raises.push((key.clone(), next));
                     marks.insert(key.as_slice(), next).map_err(|e| e.to_string())?;
                     pending.push(Pending::Raise(reply, Ok(next)));
                 }
@@ -153,6 +305,7 @@ fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>) -> Resu
                     };
                     pending.push(Pending::Swap(reply, outcome));
                 }
+                WriteOp::Heal { reply } => pending.push(Pending::Heal(reply)),
             }
         }
     }
@@ -225,6 +378,11 @@ impl ClaimStore for EmbeddedStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        if self.shared.healthy_db().is_err() {
+            // Try to recover now rather than at the next write (`/ready` pings).
+            let (reply, rx) = oneshot::channel();
+            self.submit(WriteOp::Heal { reply }, rx).await?;
+        }
         self.read(|db| db.begin_read().map(drop).map_err(unavailable)).await
     }
 

@@ -378,6 +378,7 @@ impl Engine {
             return result;
         }
         if let Err(e) = self.log.append(entry).await {
+            self.metrics.log_write_errors.inc();
             tracing::error!(error = %e, "signing log append failed; withholding the reply");
             return Err(EngineError::LogWithheld(e));
         }
@@ -658,6 +659,9 @@ impl Engine {
                     "the signing log's disk has {available} bytes free, below audit.min_free_bytes = {min}: free space before it fills (a full disk withholds every signature)"
                 ));
             }
+        }
+        if let Some(e) = self.log.failure() {
+            return Err(format!("the signing log's last write failed ({e}): every signature is withheld until a write succeeds"));
         }
         self.store.ping().await.map_err(|e| e.to_string())
     }

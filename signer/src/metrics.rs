@@ -91,6 +91,8 @@ pub struct Metrics {
     pub transport_refusals: Family<ReasonLabel, Counter>,
     /// Requests refused because the client is not granted them (`[[clients]]`).
     pub denied: Family<DeniedLabels, Counter>,
+    /// Signing-log appends that failed (write or fdatasync): their replies were withheld.
+    pub log_write_errors: Counter,
     /// Refusals answered but not written to the signing log (over the client's budget).
     pub refusals_unlogged: Family<ClientLabel, Counter>,
     /// Client connections open now (past the TLS handshake or waiting for it).
@@ -129,6 +131,7 @@ impl Metrics {
             transport_refusals: Family::default(),
             denied: Family::default(),
             refusals_unlogged: Family::default(),
+            log_write_errors: Counter::default(),
             connections_open: Gauge::default(),
             claim_seconds: Histogram::new(latency_buckets()),
             sign_seconds: Histogram::new(latency_buckets()),
@@ -145,6 +148,11 @@ impl Metrics {
         r.register("rpc_calls", "JSON-RPC calls received, by method", m.rpc_calls.clone());
         r.register("transport_refusals", "Connections and requests the RPC transport turned away, by reason", m.transport_refusals.clone());
         r.register("denied", "Requests refused because the client is not granted them", m.denied.clone());
+        r.register(
+            "log_write_errors",
+            "Signing-log appends that failed (write or fdatasync); their replies were withheld",
+            m.log_write_errors.clone(),
+        );
         r.register(
             "refusals_unlogged",
             "Refused requests answered but not written to the signing log: the client is over its refused-request budget",

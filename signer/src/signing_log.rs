@@ -10,6 +10,7 @@ pub use exclave_signing_log::{checkpoint, writer, Decision, LogLine, LogOptions}
 
 use std::{
     path::{Path, PathBuf},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +46,8 @@ pub struct SigningLog {
     tx: mpsc::Sender<Msg>,
     path: PathBuf,
     audit_key: String,
+    /// The last write's error, until a write (or a tick's cut of the failed bytes) succeeds.
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl SigningLog {
@@ -61,7 +64,9 @@ impl SigningLog {
         let writer = ChainWriter::open(path, key, options).map_err(io)?;
         let (tx, rx) = mpsc::channel(8192);
         let p = path.to_path_buf();
-        std::thread::Builder::new().name("exclave-signing-log".into()).spawn(move || run(writer, rx, &p)).map_err(io)?;
+        let failed = Arc::new(Mutex::new(None));
+        let seen = failed.clone();
+        std::thread::Builder::new().name("exclave-signing-log".into()).spawn(move || run(writer, rx, &p, &seen)).map_err(io)?;
         let weak = tx.downgrade();
         std::thread::Builder::new()
             .name("exclave-log-ticker".into())
@@ -73,7 +78,12 @@ impl SigningLog {
                 }
             })
             .map_err(io)?;
-        Ok(Self { tx, path: path.to_path_buf(), audit_key })
+        Ok(Self { tx, path: path.to_path_buf(), audit_key, failed })
+    }
+
+    /// The last write's error while the log has not written since (`/ready` reports it).
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().ok().and_then(|f| f.clone())
     }
 
     /// The active log file.
@@ -105,7 +115,7 @@ impl SigningLog {
     }
 }
 
-fn run(mut writer: ChainWriter, mut rx: mpsc::Receiver<Msg>, path: &Path) {
+fn run(mut writer: ChainWriter, mut rx: mpsc::Receiver<Msg>, path: &Path, failed: &Mutex<Option<String>>) {
     let report = |e: std::io::Error| {
         tracing::error!(path = %path.display(), error = %e, "signing log write failed");
         e.to_string()
@@ -125,7 +135,16 @@ fn run(mut writer: ChainWriter, mut rx: mpsc::Receiver<Msg>, path: &Path) {
             }
         }
         let mut entries: Vec<&mut LogLine> = batch.iter_mut().map(|(e, _)| e.as_mut()).collect();
-        let result = if entries.is_empty() { writer.tick().map_err(report) } else { writer.append(&mut entries).map_err(report) };
+        let failing = failed.lock().map(|f| f.is_some()).unwrap_or(true);
+        let result = match (entries.is_empty(), failing) {
+            (true, false) => writer.tick().map_err(report),
+            // A tick after a failure writes a checkpoint: only a write that succeeds clears it.
+            (true, true) => writer.probe().map_err(report),
+            (false, _) => writer.append(&mut entries).map_err(report),
+        };
+        if let Ok(mut f) = failed.lock() {
+            *f = result.clone().err();
+        }
         for (_, reply) in batch {
             let _ = reply.send(result.clone());
         }

@@ -33,7 +33,11 @@ pub struct ChainWriter {
     tail: Tail,
     /// The first sequence number in the active file (names the file when it is rotated).
     file_first_seq: u64,
+    /// Bytes of the active file known durable (every write up to here was fdatasync'd).
     file_bytes: u64,
+    /// A write or fdatasync failed: the file may hold bytes past `file_bytes` whose durability
+    /// is unknown. They are cut off before anything else is written.
+    poisoned: bool,
     unattested: u64,
     last_checkpoint: Instant,
     key: AuditKey,
@@ -85,6 +89,7 @@ impl ChainWriter {
             tail,
             file_first_seq,
             file_bytes,
+            poisoned: false,
             unattested: 0,
             last_checkpoint: Instant::now(),
             key,
@@ -115,7 +120,7 @@ impl ChainWriter {
                 if self.unattested >= self.options.checkpoint_every {
                     self.encode_checkpoint(&mut buf, CheckpointReason::Periodic)?;
                 }
-                self.write_buf(&buf)?;
+                self.write_buf(&buf, (tail, unattested))?;
             }
             Err(e) => {
                 (self.tail, self.unattested) = (tail, unattested);
@@ -142,11 +147,19 @@ impl ChainWriter {
     }
 
     /// Write a checkpoint if records are unattested and `checkpoint_interval` has passed.
+    /// Also where a failed write is cut off once the disk allows it, with no record waiting.
     pub fn tick(&mut self) -> std::io::Result<()> {
+        self.cut_unsynced()?;
         if self.unattested > 0 && self.last_checkpoint.elapsed() >= self.options.checkpoint_interval {
             self.write_and_sync(CheckpointReason::Periodic, &[])?;
         }
         Ok(())
+    }
+
+    /// After a failed write: cut off what it left and write a checkpoint, to learn whether the
+    /// disk takes writes again (a signer that is not asked to sign still recovers).
+    pub fn probe(&mut self) -> std::io::Result<()> {
+        self.write_and_sync(CheckpointReason::Periodic, &[])
     }
 
     /// Write a `stop` checkpoint (clean shutdown).
@@ -155,9 +168,10 @@ impl ChainWriter {
     }
 
     fn write_and_sync(&mut self, reason: CheckpointReason, prefix: &[u8]) -> std::io::Result<()> {
+        let before = (self.tail, self.unattested);
         let mut buf = prefix.to_vec();
         self.encode_checkpoint(&mut buf, reason)?;
-        self.write_buf(&buf)
+        self.write_buf(&buf, before)
     }
 
     fn encode_checkpoint(&mut self, buf: &mut Vec<u8>, reason: CheckpointReason) -> std::io::Result<()> {
@@ -176,15 +190,35 @@ impl ChainWriter {
         buf.push(b'\n');
     }
 
-    fn write_buf(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        let result = self.file.write_all(buf).and_then(|()| self.file.sync_data());
+    /// Write `buf` and fdatasync it. On failure the chain goes back to `before` (the tail and
+    /// unattested count before `buf` was encoded) and the bytes are cut off the file: after a
+    /// failed fdatasync a later one may report success while the data is gone ("fsyncgate"), so
+    /// a batch whose sync failed is never left to count as written.
+    fn write_buf(&mut self, buf: &[u8], before: (Tail, u64)) -> std::io::Result<()> {
+        let result = self.cut_unsynced().and_then(|()| {
+            self.poisoned = true;
+            self.file.write_all(buf)?;
+            self.file.sync_data()
+        });
         if let Err(e) = result {
-            // Part of the batch may be in the file: continue the chain from what is there.
-            self.tail = read_tail(&mut self.file)?;
-            self.file_bytes = self.file.seek(SeekFrom::End(0))?;
+            (self.tail, self.unattested) = before;
+            if let Err(cut) = self.cut_unsynced() {
+                tracing::warn!(error = %cut, "signing log: cannot cut off a failed write yet; retried before the next one");
+            }
             return Err(e);
         }
+        self.poisoned = false;
         self.file_bytes += buf.len() as u64;
+        Ok(())
+    }
+
+    /// After a failed write or sync: truncate the file to its last durable length, durably.
+    fn cut_unsynced(&mut self) -> std::io::Result<()> {
+        if self.poisoned {
+            self.file.set_len(self.file_bytes)?;
+            self.file.sync_data()?;
+            self.poisoned = false;
+        }
         Ok(())
     }
 

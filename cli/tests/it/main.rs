@@ -13,6 +13,7 @@ mod chaos;
 mod cli;
 mod clocks;
 mod demo;
+mod disk_faults;
 mod e2e;
 mod failover;
 mod interchange;

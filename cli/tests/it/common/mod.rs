@@ -51,14 +51,21 @@ impl Signer {
 
     /// [`Signer::spawn`] with extra environment variables (libfaketime's, say).
     pub fn spawn_with_env(args: &[String], data_dir: &Path, envs: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_exclave"))
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn exclave");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_exclave"));
+        command.args(args).envs(envs.iter().copied());
+        Self::spawn_command(command, data_dir)
+    }
+
+    /// [`Signer::spawn`] under a wrapper program (`fiu-run -x`, say) that runs
+    /// `exclave <args>` in its own process (exec, same pid).
+    pub fn spawn_under(wrapper: &[&str], args: &[String], data_dir: &Path) -> Self {
+        let mut command = Command::new(wrapper[0]);
+        command.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_exclave")).args(args);
+        Self::spawn_command(command, data_dir)
+    }
+
+    fn spawn_command(mut command: Command, data_dir: &Path) -> Self {
+        let mut child = command.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn exclave");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let line = loop {
@@ -124,6 +131,14 @@ impl Signer {
     }
 
     /// Lines of the signing log, parsed.
+    /// Stop cleanly (SIGTERM: drain, closing checkpoint) and wait for the exit; panics unless 0.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "the signer did not stop cleanly: {status:?}");
+    }
+
     pub fn log(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.data_dir.join("signing.log"))
             .unwrap_or_default()
