@@ -16,4 +16,4 @@ fi
 if [[ "${CHAOS_STORE:-}" == etcd ]] && ! command -v etcd >/dev/null; then
     apt-get update -qq && apt-get install -y -qq etcd-server
 fi
-exec cargo nextest run --release -p exclave --test it --run-ignored only -E 'test(chaos::chaos_long)' --no-capture
+exec cargo nextest run --profile long --release -p exclave --test it --run-ignored only -E 'test(chaos::chaos_long)' --no-capture
