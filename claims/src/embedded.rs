@@ -111,6 +111,9 @@ impl EmbeddedStore {
         txn.open_table(WATERMARKS).map_err(|e| open_err(e.to_string()))?;
         txn.open_table(REGISTERS).map_err(|e| open_err(e.to_string()))?;
         txn.commit().map_err(|e| open_err(e.to_string()))?;
+        // redb fsyncs the file, not the directory: make a new file's name durable too, before any
+        // claim in it is answered (a power cut must not take the whole store away).
+        exclave_durable::sync_dir(path).map_err(|e| open_err(e.to_string()))?;
         let shared =
             Arc::new(Shared { path: path.to_path_buf(), db: RwLock::new(Some(Arc::new(db))), suspect: Mutex::new(Suspect::default()) });
         let (writer, rx) = mpsc::channel(MAX_BATCH * 4);

@@ -43,6 +43,24 @@ pub fn write_file(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     sync_dir(path)
 }
 
+/// Create directory `dir` and any missing parents, each with permission bits `mode`, durably:
+/// after each one is made, the directory holding it is fsync'd, so a power cut cannot take away
+/// a directory (and every file durably written into it) that this call reported made.
+pub fn create_dir_all(dir: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_all(parent, mode)?;
+    }
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => sync_dir(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// fsync the directory holding `path`, after a create or rename in it.
 pub fn sync_dir(path: &Path) -> std::io::Result<()> {
     match path.parent() {
@@ -69,6 +87,19 @@ mod tests {
         assert_eq!(fs::read(&path).expect("read"), b"two");
         assert_eq!(fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o644);
         assert!(!temp_path(&path).exists());
+    }
+
+    #[test]
+    fn directories_are_created_with_their_parents_and_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deep = dir.path().join("a").join("b").join("c");
+        create_dir_all(&deep, 0o700).expect("create");
+        for d in [dir.path().join("a"), dir.path().join("a/b"), deep.clone()] {
+            assert_eq!(fs::metadata(&d).expect("meta").permissions().mode() & 0o777, 0o700, "{}", d.display());
+        }
+        create_dir_all(&deep, 0o700).expect("again: nothing to do");
+        fs::write(dir.path().join("file"), b"x").expect("file");
+        assert!(create_dir_all(&dir.path().join("file"), 0o700).is_err(), "a file in the way is an error");
     }
 
     #[test]

@@ -228,7 +228,7 @@ impl DaemonOptions {
         chain: Option<ChainId>,
         insecure_plaintext: bool,
     ) -> Result<Self, DaemonError> {
-        std::fs::create_dir_all(&data_dir)
+        exclave_durable::create_dir_all(&data_dir, 0o700)
             .map_err(|source| crate::keystore_dir::KeyError::Io { path: data_dir.display().to_string(), source })?;
         let transport = if insecure_plaintext {
             TransportOptions::InsecurePlaintext

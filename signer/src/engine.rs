@@ -550,16 +550,15 @@ impl Engine {
         crypto: WireCrypto,
         seed: Option<String>,
     ) -> Result<Bytes, EngineError> {
+        // Zeroized on every path, refusals included.
+        let seed = seed.map(zeroize::Zeroizing::new);
         self.grant(client, Operation::KeyManagement, None)?;
         let kt = self.key_type_for(key_type, crypto)?;
         let (pair, suri) = match seed {
             Some(_) if !self.settings.insecure_dev_seeds => {
                 return Err(EngineError::DevSeedsOff);
             }
-            Some(seed) => {
-                let seed = zeroize::Zeroizing::new(seed);
-                (self.keystore.derive(to_crypto(crypto), &seed).map_err(EngineError::KeyMaterial)?, seed)
-            }
+            Some(seed) => (self.keystore.derive(to_crypto(crypto), &seed).map_err(EngineError::KeyMaterial)?, seed),
             None => self.keystore.generate(to_crypto(crypto)),
         };
         self.store_key(client, "generateKey", kt, pair, &suri).await

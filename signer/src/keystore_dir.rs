@@ -329,11 +329,11 @@ pub struct Skipped {
 }
 
 impl KeystoreDir {
-    /// Open (creating with mode 0700 if missing) a keystore directory.
+    /// Open (creating with mode 0700 if missing, durably: a power cut cannot take the
+    /// directory, and the keys written into it, away) a keystore directory.
     pub fn open(dir: &Path) -> Result<Self, KeyError> {
         if !dir.exists() {
-            fs::create_dir_all(dir).map_err(io_err(dir))?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+            exclave_durable::create_dir_all(dir, 0o700).map_err(io_err(dir))?;
         }
         warn_if_exposed(dir);
         Ok(Self { dir: dir.to_path_buf(), allow_exposed: false, password: None, at_rest: None })

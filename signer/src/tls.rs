@@ -233,7 +233,7 @@ impl DevPki {
             stranger_key: tls.join("stranger.key"),
         };
         if !pki.ca.exists() {
-            std::fs::create_dir_all(&tls).map_err(io(&tls))?;
+            exclave_durable::create_dir_all(&tls, 0o700).map_err(io(&tls))?;
             pki.generate(&[&[DEV_CLIENT], nodes].concat())?;
         }
         for node in nodes {

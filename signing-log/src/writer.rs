@@ -71,14 +71,25 @@ impl ChainWriter {
     /// Open (or create, 0600) the active file, continue the chain (from the newest rotated
     /// file when the active one is empty) and write a `start` checkpoint.
     pub fn open(path: &Path, key: AuditKey, options: LogOptions) -> std::io::Result<Self> {
+        let existed = path.exists();
         let mut file = OpenOptions::new().create(true).read(true).append(true).mode(0o600).open(path)?;
+        if !existed {
+            // The new file's name must be durable before any record in it counts as written.
+            sync_dir(path)?;
+        }
         let file_bytes = file.seek(SeekFrom::End(0))?;
         let (tail, file_first_seq) = if file_bytes > 0 {
-            let tail = read_tail(&mut file)?;
+            // Records before this file count when it holds no checkpoint yet (the first lines
+            // after a rotation, then a crash): they are the newest rotated file's.
+            let before = || match rotated_files(path)?.last() {
+                Some(prev) => Ok(read_tail(&mut OpenOptions::new().read(true).append(true).open(prev)?, || Ok(0))?.records),
+                None => Ok(0),
+            };
+            let tail = read_tail(&mut file, before)?;
             (tail, first_seq(path)?.unwrap_or(tail.seq + 1))
         } else {
             let tail = match rotated_files(path)?.last() {
-                Some(prev) => read_tail(&mut OpenOptions::new().read(true).append(true).open(prev)?)?,
+                Some(prev) => read_tail(&mut OpenOptions::new().read(true).append(true).open(prev)?, || Ok(0))?,
                 None => Tail { seq: 0, prev: [0; 32], records: 0 },
             };
             (tail, tail.seq + 1)
@@ -256,7 +267,9 @@ fn first_seq(path: &Path) -> std::io::Result<Option<u64>> {
 /// Find the last line's sequence number and hash. A torn last line (no newline, left by a
 /// crash mid-write) is terminated so the next record starts on its own line; it stays in the
 /// chain as written, for the verifier to flag.
-fn read_tail(file: &mut File) -> std::io::Result<Tail> {
+/// `before`: the records of the chain before this file, asked only when the file holds no
+/// checkpoint (whose count would say it).
+fn read_tail(file: &mut File, before: impl FnOnce() -> std::io::Result<u64>) -> std::io::Result<Tail> {
     let len = file.seek(SeekFrom::End(0))?;
     if len == 0 {
         return Ok(Tail { seq: 0, prev: [0; 32], records: 0 });
@@ -297,7 +310,11 @@ fn read_tail(file: &mut File) -> std::io::Result<Tail> {
             None => records_after += 1,
         }
     }
-    Ok(Tail { seq: seq.unwrap_or(0), prev: line_hash(last), records: records.unwrap_or(records_after) })
+    let records = match records {
+        Some(n) => n,
+        None => before()? + records_after,
+    };
+    Ok(Tail { seq: seq.unwrap_or(0), prev: line_hash(last), records })
 }
 
 #[cfg(test)]
@@ -307,6 +324,38 @@ mod tests {
 
     fn record() -> LogLine {
         LogLine { time_ms: 1, signer: "s".into(), method: "sign".into(), decision: Some(Decision::Signed), ..LogLine::default() }
+    }
+
+    #[test]
+    fn a_restart_after_records_in_a_fresh_rotated_file_keeps_counting_the_whole_chain() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("signing.log");
+        let options = LogOptions { rotate_bytes: 1, ..LogOptions::new("s") };
+        let (key, _) = AuditKey::load_or_create(&path).expect("key");
+        let mut w = ChainWriter::open(&path, key, options.clone()).expect("open");
+        for _ in 0..3 {
+            w.append(&mut [&mut record()]).expect("append");
+        }
+        // Each append rotated: the active file is empty. One more record with no checkpoint
+        // after it, then a crash (no stop checkpoint): the active file holds records only.
+        let rotate_never = LogOptions { rotate_bytes: u64::MAX, ..options };
+        drop(w);
+        let (key, _) = AuditKey::load_or_create(&path).expect("key");
+        let mut w = ChainWriter::open(&path, key, rotate_never.clone()).expect("reopen");
+        let mut r = record();
+        w.append(&mut [&mut r]).expect("append");
+        let counted = w.tail().records;
+        assert_eq!(counted, 4);
+        drop(w);
+        // The start checkpoint of the second open is in this file; cut the file back to the
+        // lines after it to get a file with records and no checkpoint, as a crash right after
+        // a rotation leaves it.
+        let text = std::fs::read_to_string(&path).expect("read");
+        let records_only: String = text.lines().filter(|l| !l.contains("\"checkpoint\"")).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, records_only).expect("rewrite");
+        let (key, _) = AuditKey::load_or_create(&path).expect("key");
+        let w = ChainWriter::open(&path, key, rotate_never).expect("reopen after the crash");
+        assert_eq!(w.tail().records, 4, "the records of the rotated files count too");
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod keystore_conformance;
 mod lease;
 mod permissions;
 mod polkadot_keys;
+mod power_loss;
 mod race;
 mod shared_store;
 mod store_binding;

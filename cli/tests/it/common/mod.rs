@@ -130,7 +130,6 @@ impl Signer {
         rpc_client(&self.rpc, &self.tls())
     }
 
-    /// Lines of the signing log, parsed.
     /// Stop cleanly (SIGTERM: drain, closing checkpoint) and wait for the exit; panics unless 0.
     pub fn stop(&mut self) {
         let pid = self.child.id().to_string();
@@ -139,6 +138,7 @@ impl Signer {
         assert!(status.success(), "the signer did not stop cleanly: {status:?}");
     }
 
+    /// Lines of the signing log, parsed.
     pub fn log(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.data_dir.join("signing.log"))
             .unwrap_or_default()
