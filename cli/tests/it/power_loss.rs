@@ -99,9 +99,7 @@ fn check_after_cut(signer: &Signer, seen: &Seen, data: &std::path::Path, recent:
     rt.block_on(async {
         for (round, sigs) in asked {
             let (target, sig) = sigs.iter().next().expect("one");
-            let again = client.sign(vote_request(false, *target, *round)).await;
-            let again = again.unwrap_or_else(|e| panic!("round {round}: the signed payload is no longer claimed as ours: {e:?}"));
-            assert_eq!(&again.signature.0, sig, "round {round}: another signature for the same payload");
+            // The other payload first: were the claim lost, it would be signed now.
             let other = if *target == 0xaa { 0xbb } else { 0xaa };
             match client.sign(vote_request(false, other, *round)).await {
                 Err(jsonrpsee::core::ClientError::Call(obj)) => {
@@ -110,6 +108,9 @@ fn check_after_cut(signer: &Signer, seen: &Seen, data: &std::path::Path, recent:
                 }
                 other => panic!("round {round}: the claim was lost, the other payload got {other:?}"),
             }
+            let again = client.sign(vote_request(false, *target, *round)).await;
+            let again = again.unwrap_or_else(|e| panic!("round {round}: the signed payload is no longer claimed as ours: {e:?}"));
+            assert_eq!(&again.signature.0, sig, "round {round}: another signature for the same payload");
         }
         let held = client.keys(WireKeyType(*b"gran")).await.expect("keys");
         for key in &seen.keys {
