@@ -40,6 +40,11 @@ pub async fn export(
         keys.entry((key.key_type, key.public.clone())).or_insert_with(|| history(key.key_type, &key.public)).list_mut(list).push(entry);
     }
     for (kt, public) in extra_keys {
+        // Keys without claimed duties (`audi`) have no history; an entry would make the file
+        // one that import refuses (found by fuzzing).
+        if family_of(*kt).is_none() {
+            continue;
+        }
         keys.entry((*kt, public.clone())).or_insert_with(|| history(*kt, public));
     }
     for ((kt, public), h) in keys.iter_mut() {

@@ -75,9 +75,21 @@ fn plan_key(k: &super::format::KeyHistory, chain: ChainId, source: &str) -> Resu
     let key_type = KeyType(k.key_type.parse::<WireKeyType>().map_err(|e| bad(e.to_string()))?.0);
     let family = family_of(key_type).ok_or_else(|| bad(format!("key type {key_type} has no claimed duties")))?;
     let public = unhex(&k.public).map_err(bad)?;
+    // A key of another length would be stored under a claim key that does not decode (its
+    // length is one byte), and could not be exported or pruned again (found by fuzzing).
+    let want = match key_type.crypto() {
+        Some(exclave_policies::Crypto::Ecdsa) => 33,
+        _ => 32,
+    };
+    if public.len() != want {
+        return Err(bad(format!("the public key is {} bytes; a {key_type} key is {want}", public.len())));
+    }
     let wk = |kind| WatermarkKey { chain, key_type, public: public.clone(), kind };
     let mut p = Planned { label: label.clone(), watermarks: HashMap::new(), claims: Vec::new(), watermark_only: 0 };
     for (kind, pos) in k.watermarks.all() {
+        if kind != family {
+            return Err(bad(format!("a {kind:?} watermark does not belong to a {key_type} key")));
+        }
         p.watermarks.insert(wk(kind), pos);
     }
     // The newest position of the family, and whether an entry there has no payload hash.

@@ -143,10 +143,26 @@ async fn import_refuses_another_chain_and_bad_files_before_writing() {
     bad.keys[0].babe_slots.push(exclave_claims::interchange::format::Entry { slot: Some(Dec(1)), ..Default::default() });
     let err = interchange::import(store.as_ref(), ChainId(CHAIN), &bad).await.expect_err("bad entry");
     assert!(matches!(err, InterchangeError::BadEntry { .. }), "{err}");
+    // A public key of the wrong length, and a watermark of another family, refused by name.
+    let mut long_key = file.clone();
+    long_key.keys[0].public = format!("0x{}", "ab".repeat(256));
+    let err = interchange::import(store.as_ref(), ChainId(CHAIN), &long_key).await.expect_err("a 256-byte key");
+    assert!(err.to_string().contains("the public key is 256 bytes"), "{err}");
+    let mut odd_mark = file.clone();
+    let gran = odd_mark.keys.iter_mut().find(|k| k.key_type == "gran").expect("a gran key");
+    *gran.watermarks.get_mut(DutyKind::BabeSeal) = Some([Dec(1), Dec(0)]);
+    let err = interchange::import(store.as_ref(), ChainId(CHAIN), &odd_mark).await.expect_err("a seal watermark on gran");
+    assert!(err.to_string().contains("does not belong to a gran key"), "{err}");
     let mut newer = file.clone();
     newer.metadata.version = 2;
     assert!(matches!(interchange::import(store.as_ref(), ChainId(CHAIN), &newer).await, Err(InterchangeError::Unsupported { .. })));
     assert!(interchange::export(store.as_ref(), ChainId(CHAIN), &[], 0).await.expect("export").keys.is_empty(), "nothing written");
+    // `export --keystore` lists every key of the keystore; an `audi` key has no duties and gets
+    // no entry (with one, import refused the whole file).
+    let extra = [(KeyType::AUTHORITY_DISCOVERY, vec![7u8; 32]), (KeyType::GRANDPA, vec![8u8; 32])];
+    let exported = interchange::export(store.as_ref(), ChainId(CHAIN), &extra, 0).await.expect("export");
+    assert_eq!(exported.keys.iter().map(|k| k.key_type.as_str()).collect::<Vec<_>>(), vec!["gran"]);
+    interchange::import(store.as_ref(), ChainId(CHAIN), &exported).await.expect("an export with --keystore imports");
     assert!(
         serde_json::from_str::<Interchange>(&serde_json::to_string(&file).expect("json").replace("\"keys\"", "\"extra\":1,\"keys\""))
             .is_err(),
