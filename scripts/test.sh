@@ -12,6 +12,9 @@
 #   fiu-utils      libfiu's fiu-run / fiu-ctrl: the disk-fault tests fail fdatasync and pwrite in
 #                  a running signer (the full-filesystem test mounts a 1 MiB tmpfs: needs root)
 #   cargo-nextest, cargo-deny   installed with `cargo install --locked` when missing
+#   cargo-fuzz     installed by scripts/fuzz.sh when missing (the fuzz smoke needs the nightly
+#                  toolchain the machine has; it fails, naming it, without)
+#   /dev/fuse      the power-loss test mounts exclave-lossyfs (as root: no fusermount needed)
 #
 # No protoc is needed anywhere (vendored etcd-client code; protoc-bin-vendored for the TiKV
 # stand-in). Set TEST_SKIP_SETUP=1 to install nothing.
@@ -56,3 +59,6 @@ cargo test --workspace --doc --quiet
 
 step "dashboard: every panel's query against a real Prometheus scraping the demo's signers"
 bash docker/dashboard-check.sh target/debug/exclave
+
+step "fuzz smoke: every cargo-fuzz target built and run briefly from its seeds (docs/fuzzing.md)"
+bash scripts/fuzz.sh smoke
