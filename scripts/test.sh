@@ -32,6 +32,8 @@ if [ "${TEST_SKIP_SETUP:-0}" != 1 ]; then
     command -v systemd-analyze >/dev/null || missing+=(systemd)
     [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || missing+=(faketime)
     command -v fiu-run >/dev/null || missing+=(fiu-utils)
+    command -v nft >/dev/null || missing+=(nftables)
+    command -v ip >/dev/null || missing+=(iproute2)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing ${missing[*]} (apt)"
         apt-get update -qq

@@ -222,6 +222,12 @@ impl DevPki {
     /// identity at the signer) at [`DevPki::node_files`]. Node certificates can only be issued
     /// with a new PKI (the dev CA key is not kept).
     pub fn ensure_with_nodes(dir: &Path, nodes: &[&str]) -> Result<Self, TlsError> {
+        Self::ensure_with_nodes_at(dir, nodes, &[])
+    }
+
+    /// [`DevPki::ensure_with_nodes`] for signers that are also reached at `addresses` (IP
+    /// addresses or DNS names, added to the server certificate's names beside loopback's).
+    pub fn ensure_with_nodes_at(dir: &Path, nodes: &[&str], addresses: &[String]) -> Result<Self, TlsError> {
         let tls = dir.join("tls");
         let pki = Self {
             ca: tls.join("ca.pem"),
@@ -234,7 +240,7 @@ impl DevPki {
         };
         if !pki.ca.exists() {
             exclave_durable::create_dir_all(&tls, 0o700).map_err(io(&tls))?;
-            pki.generate(&[&[DEV_CLIENT], nodes].concat())?;
+            pki.generate(&[&[DEV_CLIENT], nodes].concat(), addresses)?;
         }
         for node in nodes {
             let (cert, _) = pki.node_files(node);
@@ -255,7 +261,7 @@ impl DevPki {
         (dir.join(format!("node-{node}.pem")), dir.join(format!("node-{node}.key")))
     }
 
-    fn generate(&self, clients: &[&str]) -> Result<(), TlsError> {
+    fn generate(&self, clients: &[&str], addresses: &[String]) -> Result<(), TlsError> {
         let cfg = |e: rcgen::Error| TlsError::Config(e.to_string());
         let ca_key = rcgen::KeyPair::generate().map_err(cfg)?;
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(cfg)?;
@@ -272,7 +278,8 @@ impl DevPki {
             Ok((cert.pem(), key.serialize_pem()))
         };
         use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
-        let (server_pem, server_key) = leaf("exclave-dev-signer", vec!["localhost".into(), "127.0.0.1".into(), "::1".into()], ServerAuth)?;
+        let server_names = [&["localhost".to_string(), "127.0.0.1".into(), "::1".into()], addresses].concat();
+        let (server_pem, server_key) = leaf("exclave-dev-signer", server_names, ServerAuth)?;
         let (client_pem, client_key) = leaf(clients[0], vec![], ClientAuth)?;
         write_file(&self.ca, ca.pem().as_bytes(), 0o644)?;
         write_file(&self.server_cert, server_pem.as_bytes(), 0o644)?;

@@ -2,7 +2,8 @@
 //!
 //! [`LocalCluster::start`] runs `etcd` (from `PATH`) as `n` members on 127.0.0.1, on free
 //! ports (found by binding port 0) and in a temporary directory, and waits until every member
-//! reports healthy. Members can be killed with SIGKILL by pid and restarted on the same data
+//! reports healthy ([`LocalCluster::start_on`]: one member per test host, in network namespaces
+//! the test made). Members can be killed with SIGKILL by pid and restarted on the same data
 //! directory and ports. Dropping the cluster kills every member. This is a real etcd, not a
 //! stand-in; it is for tests and benchmarks, never for production.
 
@@ -20,6 +21,10 @@ const HEALTHY_WITHIN: Duration = Duration::from_secs(30);
 
 struct Member {
     name: String,
+    /// The address it listens on (127.0.0.1, or a test host's).
+    host: String,
+    /// A command prefix it runs under (`ip netns exec <ns>`), or none.
+    wrapper: Vec<String>,
     client_port: u16,
     peer_port: u16,
     data_dir: PathBuf,
@@ -56,7 +61,8 @@ impl LocalCluster {
         let mut last_error = String::new();
         // A port found free may be taken before etcd binds it: start again on new ports.
         for _ in 0..3 {
-            let cluster = Self::spawn(n);
+            let ports = free_ports(2 * n);
+            let cluster = Self::spawn((0..n).map(|i| ("127.0.0.1".to_string(), Vec::new(), ports[2 * i], ports[2 * i + 1])).collect());
             match cluster.wait_healthy(0..n) {
                 Ok(()) => return cluster,
                 Err(e) => last_error = e,
@@ -65,21 +71,37 @@ impl LocalCluster {
         panic!("etcd cluster did not become healthy:\n{last_error}");
     }
 
-    fn spawn(n: usize) -> Self {
+    /// A cluster of one member per `(address, command prefix)`: each member listens on its
+    /// address, ports 2379 (clients) and 2380 (peers), and runs under its prefix (`ip netns exec
+    /// <ns>`: a test host of its own). Panics as [`Self::start`].
+    pub fn start_on(hosts: &[(String, Vec<String>)]) -> Self {
+        let cluster = Self::spawn(hosts.iter().map(|(addr, wrapper)| (addr.clone(), wrapper.clone(), 2379, 2380)).collect());
+        if let Err(e) = cluster.wait_healthy(0..hosts.len()) {
+            panic!("etcd cluster did not become healthy:\n{e}");
+        }
+        cluster
+    }
+
+    /// Members at `(address, command prefix, client port, peer port)`.
+    fn spawn(at: Vec<(String, Vec<String>, u16, u16)>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ports = free_ports(2 * n);
-        let members: Vec<Member> = (0..n)
-            .map(|i| Member {
+        let token = format!("exclave-test-{}-{}", std::process::id(), at.first().map_or(0, |m| m.2));
+        let members: Vec<Member> = at
+            .into_iter()
+            .enumerate()
+            .map(|(i, (host, wrapper, client_port, peer_port))| Member {
                 name: format!("m{i}"),
-                client_port: ports[2 * i],
-                peer_port: ports[2 * i + 1],
+                host,
+                wrapper,
+                client_port,
+                peer_port,
                 data_dir: dir.path().join(format!("m{i}.etcd")),
                 log: dir.path().join(format!("m{i}.log")),
                 process: None,
             })
             .collect();
-        let initial_cluster = members.iter().map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port)).collect::<Vec<_>>().join(",");
-        let token = format!("exclave-test-{}-{}", std::process::id(), ports[0]);
+        let initial_cluster = members.iter().map(|m| format!("{}=http://{}:{}", m.name, m.host, m.peer_port)).collect::<Vec<_>>().join(",");
+        let n = members.len();
         let mut cluster = Self { dir, members, initial_cluster, token };
         for i in 0..n {
             cluster.spawn_member(i);
@@ -89,10 +111,17 @@ impl LocalCluster {
 
     fn spawn_member(&mut self, i: usize) {
         let m = &self.members[i];
-        let client = format!("http://127.0.0.1:{}", m.client_port);
-        let peer = format!("http://127.0.0.1:{}", m.peer_port);
+        let client = format!("http://{}:{}", m.host, m.client_port);
+        let peer = format!("http://{}:{}", m.host, m.peer_port);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&m.log).expect("member log");
-        let mut command = Command::new("etcd");
+        let mut command = match m.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg("etcd");
+                c
+            }
+            None => Command::new("etcd"),
+        };
         command
             .args(["--name", &m.name, "--data-dir"])
             .arg(&m.data_dir)
@@ -116,9 +145,9 @@ impl LocalCluster {
         self.members[i].process = Some(child);
     }
 
-    /// Every member's client endpoint, `http://127.0.0.1:<port>`, in member order.
+    /// Every member's client endpoint, `http://<address>:<port>`, in member order.
     pub fn endpoints(&self) -> Vec<String> {
-        self.members.iter().map(|m| format!("http://127.0.0.1:{}", m.client_port)).collect()
+        self.members.iter().map(|m| format!("http://{}:{}", m.host, m.client_port)).collect()
     }
 
     /// The number of members.
@@ -167,8 +196,9 @@ impl LocalCluster {
 
     /// Whether member `i` answers `GET /health` with `"health":"true"`.
     pub fn healthy(&self, i: usize) -> bool {
-        let addr = ("127.0.0.1", self.members[i].client_port);
-        let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+        let m = &self.members[i];
+        let Ok(addr) = format!("{}:{}", m.host, m.client_port).parse::<std::net::SocketAddr>() else { return false };
+        let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else { return false };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
         if stream.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
             return false;

@@ -19,6 +19,7 @@ mod failover;
 mod interchange;
 mod keystore_conformance;
 mod lease;
+mod partitions;
 mod permissions;
 mod polkadot_keys;
 mod power_loss;

@@ -2,6 +2,8 @@
 //! `RemoteKeystore` and raw TLS clients to it, and build real duty payloads.
 #![allow(dead_code, missing_docs)]
 
+pub mod netns;
+
 use codec::Encode;
 use exclave_keystore_remote::{RemoteKeystore, RemoteKeystoreConfig, TlsFiles};
 pub use exclave_signer::config::{
