@@ -23,6 +23,23 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Tests clean up their network namespaces (exn<pid>-…) and mounts (the power-loss test's FUSE
+# filesystem, the disk-fault test's tmpfs), also when they panic; a test process that was killed
+# (a nextest timeout) cannot, so at the end delete what is left, with what still runs in it.
+clean_up_after_tests() {
+    awk '$1 == "exclave-lossyfs" || $1 == "exclave-test" {print $2}' /proc/mounts | while read -r m; do
+        fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
+    command -v ip >/dev/null || return 0
+    for ns in $(ip netns list 2>/dev/null | awk '/^exn[0-9]+-/{print $1}'); do
+        pid="${ns#exn}"; pid="${pid%%-*}"
+        [ -e "/proc/$pid" ] && continue
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        ip netns delete "$ns" 2>/dev/null || true
+    done
+}
+trap clean_up_after_tests EXIT
+
 if [ "${TEST_SKIP_SETUP:-0}" != 1 ]; then
     step "set-up"
     missing=()

@@ -227,6 +227,7 @@ impl DevPki {
 
     /// [`DevPki::ensure_with_nodes`] for signers that are also reached at `addresses` (IP
     /// addresses or DNS names, added to the server certificate's names beside loopback's).
+    /// Only a new PKI gets them: an existing one is used as it is.
     pub fn ensure_with_nodes_at(dir: &Path, nodes: &[&str], addresses: &[String]) -> Result<Self, TlsError> {
         let tls = dir.join("tls");
         let pki = Self {

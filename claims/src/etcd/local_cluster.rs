@@ -71,8 +71,8 @@ impl LocalCluster {
         panic!("etcd cluster did not become healthy:\n{last_error}");
     }
 
-    /// A cluster of one member per `(address, command prefix)`: each member listens on its
-    /// address, ports 2379 (clients) and 2380 (peers), and runs under its prefix (`ip netns exec
+    /// A cluster of one member per `(address, command prefix)` (IPv4 addresses): each member
+    /// listens on its address, ports 2379 (clients) and 2380 (peers), and runs under its prefix (`ip netns exec
     /// <ns>`: a test host of its own). Panics as [`Self::start`].
     pub fn start_on(hosts: &[(String, Vec<String>)]) -> Self {
         let cluster = Self::spawn(hosts.iter().map(|(addr, wrapper)| (addr.clone(), wrapper.clone(), 2379, 2380)).collect());

@@ -17,13 +17,14 @@
 //! duplicated and reordered requests), and every pair of signatures for one duty goes to
 //! Substrate's equivocation checkers. Reported per fault: duties signed while it held, the share
 //! of slots sealed and the longest run of unsealed slots (how long duties went unsigned); the
-//! test asserts zero equivocations and that duties were still signed while each fault held
-//! (every fault leaves a quorum and a signer reachable).
+//! test asserts zero equivocations, that each fault's rules dropped packets (a rule that matched
+//! nothing would prove nothing), and that duties were still signed while each fault held (every
+//! fault leaves a quorum and a signer reachable).
 //!
 //! This kernel has no `sch_netem`, so fixed delays are not injected (see `common::netns`).
 //! `partitions_ci` runs each fault once (about two minutes, in the default test command);
-//! `partitions_long` (`scripts/partitions-long.sh`, `PARTITION_ROUNDS`, default 20) repeats the
-//! list. Needs root, iproute2 and nftables; the namespaces go away when the test ends, also when
+//! `partitions_long` (`scripts/partitions-long.sh`, `PARTITION_ROUNDS`, default 20, about 30
+//! minutes) repeats the list. Needs root, iproute2 and nftables; the namespaces go away when the test ends, also when
 //! it fails.
 
 use crate::{
@@ -133,6 +134,8 @@ struct Report {
     kind: Kind,
     leader: usize,
     duties_held: usize,
+    /// Packets the fault's rules dropped while it held.
+    dropped: u64,
     sealed_share: f64,
     longest_gap_slots: u64,
     equivocations: usize,
@@ -141,7 +144,7 @@ struct Report {
 enum Phase {
     WarmUp,
     Holding { since: Instant, from_slot: u64, duties: usize, leader: usize, hosts: Vec<Host> },
-    Settling { since: Instant, from_slot: u64, duties_held: usize, leader: usize },
+    Settling { since: Instant, from_slot: u64, duties_held: usize, dropped: u64, leader: usize },
     Done,
 }
 
@@ -160,9 +163,10 @@ impl Partitions {
     fn leader(&self, ctx: &Ctx) -> usize {
         let ChaosStore::Etcd(cluster) = ctx.store else { panic!("partitions run on etcd") };
         let cluster = cluster.lock();
-        // Right after a heal the members may still be electing: ask again for a few seconds.
-        for _ in 0..20 {
-            if let Some(l) = self.rt.block_on(cluster.leader()) {
+        // Right after a heal the members may still be electing: ask again, for 10 s at most.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(l)) = self.rt.block_on(async { tokio::time::timeout_at(deadline.into(), cluster.leader()).await }) {
                 return l;
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -178,19 +182,23 @@ impl Scheduler for Partitions {
         self.phase = match std::mem::replace(&mut self.phase, Phase::WarmUp) {
             Phase::WarmUp if ctx.judge.duties() >= 300 || ctx.started.elapsed() > Duration::from_secs(20) => self.start_next(ctx),
             Phase::Holding { since, from_slot, duties, leader, hosts } if now - since >= HOLD => {
+                // What the rules dropped: a fault that matched nothing would prove nothing.
+                let dropped = hosts.iter().map(Host::dropped).sum();
                 for h in &hosts {
                     h.heal();
                 }
                 let duties_held = ctx.judge.duties() - duties;
-                eprintln!("partitions: healed {} ({duties_held} duties signed while it held)", self.schedule[self.next - 1].name());
-                Phase::Settling { since: now, from_slot, duties_held, leader }
+                let name = self.schedule[self.next - 1].name();
+                eprintln!("partitions: healed {name} ({duties_held} duties signed, {dropped} packets dropped while it held)");
+                Phase::Settling { since: now, from_slot, duties_held, dropped, leader }
             }
-            Phase::Settling { since, from_slot, duties_held, leader } if now - since >= SETTLE => {
+            Phase::Settling { since, from_slot, duties_held, dropped, leader } if now - since >= SETTLE => {
                 let (sealed_share, longest_gap_slots) = liveness(ctx.judge, VALIDATORS, from_slot, ctx.slot().saturating_sub(2));
                 self.reports.push(Report {
                     kind: self.schedule[self.next - 1],
                     leader,
                     duties_held,
+                    dropped,
                     sealed_share,
                     longest_gap_slots,
                     equivocations: ctx.judge.findings().equivocations.len(),
@@ -224,7 +232,7 @@ impl Scheduler for Partitions {
     }
 
     fn covered(&self) -> bool {
-        self.done_all() && self.reports.iter().all(|r| r.duties_held > 0)
+        self.done_all() && self.reports.iter().all(|r| r.duties_held > 0 && r.dropped > 0)
     }
 }
 

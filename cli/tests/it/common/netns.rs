@@ -2,7 +2,8 @@
 //!
 //! [`Net::new`] makes a hub namespace holding a bridge, and links the test process's own
 //! (root) namespace to it with a veth pair carrying `10.<net>.0.1/16`, where `<net>` is the
-//! first second octet in 200..=250 with no route in the root namespace. [`Net::host`] adds a
+//! first second octet in 200..=250 that no route but the default one matches in the root
+//! namespace. [`Net::host`] adds a
 //! namespace joined to the bridge by a veth whose far end (`eth0`) carries the host's addresses
 //! in that /16. Every address is one the test made: traffic goes nowhere else.
 //!
@@ -63,23 +64,32 @@ fn output(args: &[&str]) -> String {
     Command::new(args[0]).args(&args[1..]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
 }
 
-/// Delete namespaces `exn<pid>-…` whose process is gone (a test killed before its clean-up).
+/// Delete namespaces `exn<pid>-…` whose test process is gone (killed before its clean-up),
+/// after killing what still runs in them (its etcd members and signers).
 fn delete_stale() {
     for line in output(&["ip", "netns", "list"]).lines() {
         let name = line.split_whitespace().next().unwrap_or_default();
         let Some(pid) = name.strip_prefix("exn").and_then(|r| r.split('-').next()) else { continue };
         if pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            for orphan in output(&["ip", "netns", "pids", name]).split_whitespace() {
+                let _ = run(&["kill", "-9", orphan], None);
+            }
             let _ = run(&["ip", "netns", "delete", name], None);
         }
     }
+}
+
+/// Whether `10.<octet>.0.0/16` is free: no route but the default one matches it.
+fn free_net(octet: u8) -> bool {
+    let matching = output(&["ip", "-4", "route", "show", "match", &format!("10.{octet}.0.0/16")]);
+    matching.lines().all(|l| l.starts_with("default"))
 }
 
 impl Net {
     /// The hub and the root namespace's link. Panics naming what failed.
     pub fn new() -> Self {
         delete_stale();
-        let routes = output(&["ip", "-4", "route", "show"]);
-        let octet = (200..=250u8).find(|o| !routes.contains(&format!("10.{o}."))).expect("a free 10.x.0.0/16 for the test hosts");
+        let octet = (200..=250u8).find(|o| free_net(*o)).expect("a free 10.x.0.0/16 (200 <= x <= 250) for the test hosts");
         let prefix = format!("exn{}", std::process::id());
         let mut net = Self { prefix, octet, namespaces: Vec::new() };
         let hub = net.add_namespace("hub");
@@ -154,18 +164,18 @@ impl Host {
         let mut input = Vec::new();
         let mut out = Vec::new();
         if fault.isolate {
-            input.push("iifname \"eth0\" drop".to_string());
-            out.push("oifname \"eth0\" drop".to_string());
+            input.push("iifname \"eth0\" counter drop".to_string());
+            out.push("oifname \"eth0\" counter drop".to_string());
         }
         for a in &fault.cut {
-            input.push(format!("ip saddr {a} drop"));
-            out.push(format!("ip daddr {a} drop"));
+            input.push(format!("ip saddr {a} counter drop"));
+            out.push(format!("ip daddr {a} counter drop"));
         }
         for a in &fault.refuse_to {
-            input.push(format!("ip daddr {a} drop"));
+            input.push(format!("ip daddr {a} counter drop"));
         }
         if fault.lose_sent_percent > 0 {
-            out.push(format!("oifname \"eth0\" numgen random mod 100 < {} drop", fault.lose_sent_percent));
+            out.push(format!("oifname \"eth0\" numgen random mod 100 < {} counter drop", fault.lose_sent_percent));
         }
         let chain = |name: &str, hook: &str, rules: &[String]| {
             format!(
@@ -184,5 +194,11 @@ impl Host {
     /// Remove this host's faults.
     pub fn heal(&self) {
         self.fault(&Fault::default());
+    }
+
+    /// How many packets this host's fault rules have dropped since they were put on.
+    pub fn dropped(&self) -> u64 {
+        let table = output(&["ip", "netns", "exec", &self.ns, "nft", "list", "table", "inet", "fault"]);
+        table.split("counter packets ").skip(1).filter_map(|rest| rest.split_whitespace().next().and_then(|n| n.parse::<u64>().ok())).sum()
     }
 }
