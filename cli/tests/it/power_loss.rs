@@ -7,16 +7,17 @@
 //! Each cycle starts the signer, lets two nodes race different GRANDPA votes for the same rounds
 //! (and rotate keys, and rotate the signing log: `audit.rotate_bytes` is tiny), kills the signer
 //! at a random moment with SIGKILL and cuts the power. After every cut it checks:
+//! - before the restart, on the log as the cut left it: every signature a node received is in
+//!   the signing log, and `exclave audit verify --live` accepts the log (a torn tail would be
+//!   named; none is expected, since a write is durable only as a whole, at its fdatasync);
 //! - no round ever got two different signatures, over every answer any node received;
-//! - every signature a node received is still claimed: after the restart the same request gets
-//!   the same signature and the other node's payload is refused as a conflict;
-//! - every signature a node received is in the signing log, and `exclave audit verify --live`
-//!   accepts the log (a torn tail would be named; none is expected, since a write is durable
-//!   only as a whole, at its fdatasync);
+//! - every signature a node received is still claimed: after the restart the other node's
+//!   payload is refused as a conflict and the same request gets the same signature;
 //! - every key that `generateKey` acknowledged is still held.
 //!
 //! `EXCLAVE_POWER_CUTS` sets the number of cuts (default 25 here; `scripts/power-loss.sh` runs
-//! 1,000). The seed of the random kill moments is printed, and `EXCLAVE_POWER_SEED` replays it.
+//! 1,000) and `EXCLAVE_POWER_ROTATE_BYTES` the log's rotation size (default 4 KiB; the script's
+//! 32 KiB keeps the file count of a 1,000-cut run in the hundreds). The seed of the random kill moments is printed, and `EXCLAVE_POWER_SEED` replays it.
 
 use crate::common::*;
 use exclave_lossyfs::LossyMount;
@@ -85,9 +86,9 @@ fn race_until_killed(signer: &mut Signer, rounds: std::ops::Range<u64>, kill_aft
     }
 }
 
-/// The checks after a cut, against the restarted signer and the log: every round of the last
-/// cycle (`recent`, the ones the cut could hit) and a sample of 20 older ones are asked again.
-fn check_after_cut(signer: &Signer, seen: &Seen, data: &std::path::Path, recent: std::ops::Range<u64>, rng: &mut Rng) {
+/// The claims and keys after a cut, against the restarted signer: every round of the last cycle
+/// (`recent`, the ones the cut could hit) and a sample of 20 older ones are asked again.
+fn check_claims(signer: &Signer, seen: &Seen, recent: std::ops::Range<u64>, rng: &mut Rng) {
     for (round, sigs) in &seen.signed {
         assert_eq!(sigs.len(), 1, "round {round} got two different signatures: {sigs:?}");
     }
@@ -117,6 +118,11 @@ fn check_after_cut(signer: &Signer, seen: &Seen, data: &std::path::Path, recent:
             assert!(held.iter().any(|k| &k.0 == key), "an acknowledged generateKey lost its key file: 0x{}", hex::encode(key));
         }
     });
+}
+
+/// The signing log as the cut left it (no signer running, so nothing rotates under the reader):
+/// every signature a node received is in it, and `audit verify --live` accepts it.
+fn check_log(seen: &Seen, data: &std::path::Path) {
     // Every hex string of a signature's length in the log files (one set: a search of the whole
     // log per signature grew with the square of the run).
     let mut logged = std::collections::HashSet::new();
@@ -157,7 +163,9 @@ fn power_cuts_never_lose_a_claim_a_log_record_or_a_key_that_was_acknowledged() {
     exclave_signer::tls::DevPki::ensure(&data).expect("pki");
     import_key(&data.join("keystore"), "gran", "//Alice");
     let mut cfg = TestConfig::new(&data, "signer-a").min_free_bytes(0);
-    cfg.0.audit.rotate_bytes = 4096;
+    // Rotations inside most cycles; the long run takes larger files (every file costs each
+    // cut's log check a FUSE round trip or four).
+    cfg.0.audit.rotate_bytes = env_u64("EXCLAVE_POWER_ROTATE_BYTES", 4096);
     // The config is the operator's file, not the signer's data: it lives off the lossy mount.
     let config = dir.path().join("signer-a.toml");
     std::fs::write(&config, cfg.toml()).expect("config");
@@ -168,9 +176,12 @@ fn power_cuts_never_lose_a_claim_a_log_record_or_a_key_that_was_acknowledged() {
     let started = Instant::now();
     let mut discarded = 0u64;
     for cycle in 0..cuts {
+        if cycle > 0 {
+            check_log(&seen, &data);
+        }
         let mut signer = Signer::spawn(&args, &data);
         if cycle > 0 {
-            check_after_cut(&signer, &seen, &data, (cycle - 1) * 1000..cycle * 1000, &mut rng);
+            check_claims(&signer, &seen, (cycle - 1) * 1000..cycle * 1000, &mut rng);
         }
         let rounds = cycle * 1000..cycle * 1000 + 500;
         race_until_killed(&mut signer, rounds, Duration::from_millis(rng.below(400)), &mut seen);
@@ -180,8 +191,9 @@ fn power_cuts_never_lose_a_claim_a_log_record_or_a_key_that_was_acknowledged() {
             eprintln!("power cuts: {}/{cuts} after {:?}; {kept} signatures so far, all kept", cycle + 1, started.elapsed());
         }
     }
+    check_log(&seen, &data);
     let signer = Signer::spawn(&args, &data);
-    check_after_cut(&signer, &seen, &data, (cuts - 1) * 1000..cuts * 1000, &mut rng);
+    check_claims(&signer, &seen, (cuts - 1) * 1000..cuts * 1000, &mut rng);
     let signatures: usize = seen.signed.values().map(BTreeSet::len).sum();
     eprintln!(
         "power cuts: {cuts} in {:?}; {signatures} signatures received and all kept; {} keys generated and kept; {discarded} unsynced bytes discarded",
