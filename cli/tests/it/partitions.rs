@@ -214,13 +214,15 @@ impl Scheduler for Partitions {
     }
 
     fn injected(&self) -> String {
-        let mut out =
-            String::from("\n  | fault | leader | duties signed while held | slots sealed | longest unsealed run | equivocations |");
+        let mut out = String::from(
+            "\n  | fault | leader | packets dropped | duties signed while held | slots sealed | longest unsealed run | equivocations so far |",
+        );
         for r in &self.reports {
             out += &format!(
-                "\n  | {} | m{} | {} | {:.1}% | {} slots ({} ms) | {} |",
+                "\n  | {} | m{} | {} | {} | {:.1}% | {} slots ({} ms) | {} |",
                 r.kind.name(),
                 r.leader,
+                r.dropped,
                 r.duties_held,
                 100.0 * r.sealed_share,
                 r.longest_gap_slots,
