@@ -5,9 +5,11 @@
 //! built from the payload BEEFY's `PayloadProvider` returns for a block, that block's number and
 //! the validator set id. [`BeefyCommitmentNoter`] wraps the node's payload provider (handed to
 //! BEEFY through its params): for every payload it provides, it notes the commitments for the
-//! set ids the node names (its BEEFY runtime API: the current set, and the next at a set
-//! change), so the vote request carries the commitment and the signer re-derives the hash,
-//! claims the vote per (set id, block) and refuses a second commitment for it.
+//! set ids the node names (the BEEFY set active at that block, from the node's BEEFY runtime
+//! API: a vote on a block always carries that set's id, a session's first block included, since
+//! pallet-beefy changes the set in it), so the vote request carries the commitment and the
+//! signer re-derives the hash, claims the vote per (set id, block) and refuses a second
+//! commitment for it. The demo node's `service.rs` has the closure.
 
 use codec::Encode;
 use exclave_keystore_remote::RemoteKeystore;

@@ -8,7 +8,7 @@ use exclave_demo_runtime::{
 use polkadot_sdk::{
 	sc_chain_spec::{ChainType, NoExtension},
 	sc_service,
-	sp_core::{ed25519, sr25519, Pair},
+	sp_core::{ecdsa, ed25519, sr25519, Pair},
 };
 
 /// The demo chain's spec type.
@@ -49,9 +49,23 @@ fn ed(name: &str) -> ed25519::Public {
 	ed25519::Pair::from_string(&format!("//{name}"), None).expect("static seed").public()
 }
 
-/// A validator's session keys, derived from `//<name>`: babe and imon sr25519, gran ed25519.
+fn ec(name: &str) -> ecdsa::Public {
+	ecdsa::Pair::from_string(&format!("//{name}"), None).expect("static seed").public()
+}
+
+/// A validator's session keys, derived from `//<name>`: babe and imon sr25519, gran ed25519,
+/// beef ecdsa; audi sr25519 from `//<name>//audi`, since an Exclave signer will not sign
+/// authority-discovery records with a key that is also a protected (babe, imon) key. The dev
+/// signer (`exclave serve --dev`) holds exactly these for Alice. (`--bob` and the like make an
+/// audi key from `//Bob`, which is not in this spec: such a node discovers but does not publish.)
 fn session_keys(name: &str) -> SessionKeys {
-	SessionKeys { babe: sr(name).into(), grandpa: ed(name).into(), im_online: sr(name).into() }
+	SessionKeys {
+		babe: sr(name).into(),
+		grandpa: ed(name).into(),
+		im_online: sr(name).into(),
+		authority_discovery: sr(&format!("{name}//audi")).into(),
+		beefy: ec(name).into(),
+	}
 }
 
 fn genesis(validators: &[&str]) -> serde_json::Value {
@@ -63,7 +77,8 @@ fn genesis(validators: &[&str]) -> serde_json::Value {
 			..Default::default()
 		},
 		babe: BabeConfig { epoch_config: BABE_GENESIS_EPOCH_CONFIG, ..Default::default() },
-		// BABE, GRANDPA and I'm-online take their authorities from the session keys.
+		// BABE, GRANDPA, I'm-online, authority discovery and BEEFY take their authorities from
+		// the session keys; BEEFY starts at block 1 (its genesis default).
 		session: SessionConfig {
 			keys: validators.iter().map(|n| (account(n), account(n), session_keys(n))).collect(),
 			..Default::default()

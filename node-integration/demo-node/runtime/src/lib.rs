@@ -1,5 +1,7 @@
-//! Runtime of the Exclave demo chain: BABE block production, GRANDPA finality and I'm-online
-//! heartbeats, with the session keys (`babe`, `gran`, `imon`) every Exclave duty is about.
+//! Runtime of the Exclave demo chain: BABE block production, GRANDPA finality, BEEFY over an
+//! MMR of the chain's blocks (as Polkadot and Kusama run it), I'm-online heartbeats and
+//! authority discovery, with the session keys (`babe`, `gran`, `imon`, `audi`, `beef`) every
+//! Exclave duty is about.
 //!
 //! Sessions and BABE epochs are short (10 slots of 3 s) so that every duty, heartbeats
 //! included, comes round within a minute. Nothing here knows about Exclave: the node decides
@@ -22,14 +24,19 @@ use frame_support::{
 	parameter_types,
 	traits::{ConstU128, ConstU32, ConstU64, KeyOwnerProofSystem},
 };
+use pallet_mmr::primitives as mmr;
 use pallet_session::historical as pallet_session_historical;
 use polkadot_sdk::*;
 use sp_api::impl_runtime_apis;
 use sp_consensus_babe::{AllowedSlots, BabeEpochConfiguration};
+use sp_consensus_beefy::{
+	ecdsa_crypto::{AuthorityId as BeefyId, Signature as BeefySignature},
+	mmr::MmrLeafVersion,
+};
 use sp_core::{crypto::KeyTypeId, OpaqueMetadata};
 use sp_runtime::{
 	generic, impl_opaque_keys,
-	traits::{BlakeTwo256, Block as BlockT, Convert, IdentifyAccount, NumberFor, OpaqueKeys, Verify},
+	traits::{BlakeTwo256, Block as BlockT, Convert, IdentifyAccount, Keccak256, NumberFor, OpaqueKeys, Verify},
 	transaction_validity::{TransactionPriority, TransactionSource, TransactionValidity},
 	ApplyExtrinsicResult, ExtrinsicInclusionMode, MultiAddress, MultiSignature,
 };
@@ -77,6 +84,8 @@ pub mod opaque {
 			pub babe: Babe,
 			pub grandpa: Grandpa,
 			pub im_online: ImOnline,
+			pub authority_discovery: AuthorityDiscovery,
+			pub beefy: Beefy,
 		}
 	}
 }
@@ -227,6 +236,54 @@ impl pallet_im_online::Config for Runtime {
 	type WeightInfo = ();
 }
 
+impl pallet_authority_discovery::Config for Runtime {
+	type MaxAuthorities = ConstU32<32>;
+}
+
+impl pallet_beefy::Config for Runtime {
+	type BeefyId = BeefyId;
+	type MaxAuthorities = ConstU32<32>;
+	type MaxNominators = ConstU32<0>;
+	type MaxSetIdSessionEntries = ConstU64<0>;
+	type OnNewValidatorSet = BeefyMmrLeaf;
+	type AncestryHelper = BeefyMmrLeaf;
+	type WeightInfo = ();
+	type KeyOwnerProof = sp_session::MembershipProof;
+	// No offences pallet: equivocation reports are not acted on in the demo.
+	type EquivocationReportSystem = ();
+}
+
+impl pallet_mmr::Config for Runtime {
+	const INDEXING_PREFIX: &'static [u8] = mmr::INDEXING_PREFIX;
+	// Keccak, as the relay chains: BEEFY's payload is this MMR's root.
+	type Hashing = Keccak256;
+	type LeafData = BeefyMmrLeaf;
+	type OnNewRoot = pallet_beefy_mmr::DepositBeefyDigest<Runtime>;
+	type BlockHashProvider = pallet_mmr::DefaultBlockHashProvider<Runtime>;
+	type WeightInfo = ();
+}
+
+parameter_types! {
+	pub LeafVersion: MmrLeafVersion = MmrLeafVersion::new(0, 0);
+}
+
+impl pallet_beefy_mmr::Config for Runtime {
+	type LeafVersion = LeafVersion;
+	type BeefyAuthorityToMerkleLeaf = pallet_beefy_mmr::BeefyEcdsaToEthereum;
+	type LeafExtra = Vec<u8>;
+	type BeefyDataProvider = ();
+	type WeightInfo = ();
+}
+
+/// The MMR types the runtime APIs speak.
+mod mmr_types {
+	use super::*;
+	/// An MMR leaf as the runtime stores it.
+	pub type Leaf = <<Runtime as pallet_mmr::Config>::LeafData as mmr::LeafDataProvider>::LeafData;
+	/// The MMR's hash output.
+	pub type Hash = <Keccak256 as sp_runtime::traits::Hash>::Output;
+}
+
 impl pallet_sudo::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type RuntimeCall = RuntimeCall;
@@ -270,6 +327,16 @@ mod runtime {
 	pub type ImOnline = pallet_im_online;
 	#[runtime::pallet_index(9)]
 	pub type Sudo = pallet_sudo;
+	#[runtime::pallet_index(10)]
+	pub type AuthorityDiscovery = pallet_authority_discovery;
+	// BEEFY after the session pallet (its handler takes the keys), the MMR before the leaf
+	// provider that feeds it.
+	#[runtime::pallet_index(11)]
+	pub type Beefy = pallet_beefy;
+	#[runtime::pallet_index(12)]
+	pub type Mmr = pallet_mmr;
+	#[runtime::pallet_index(13)]
+	pub type BeefyMmrLeaf = pallet_beefy_mmr;
 }
 
 /// The address format of accounts.
@@ -475,6 +542,100 @@ impl_runtime_apis! {
 			Historical::prove((sp_consensus_grandpa::KEY_TYPE, authority_id))
 				.map(|p| p.encode())
 				.map(sp_consensus_grandpa::OpaqueKeyOwnershipProof::new)
+		}
+	}
+
+	impl sp_authority_discovery::AuthorityDiscoveryApi<Block> for Runtime {
+		fn authorities() -> Vec<sp_authority_discovery::AuthorityId> {
+			AuthorityDiscovery::authorities()
+		}
+	}
+
+	#[api_version(6)]
+	impl sp_consensus_beefy::BeefyApi<Block, BeefyId> for Runtime {
+		fn beefy_genesis() -> Option<BlockNumber> {
+			pallet_beefy::GenesisBlock::<Runtime>::get()
+		}
+		fn validator_set() -> Option<sp_consensus_beefy::ValidatorSet<BeefyId>> {
+			Beefy::validator_set()
+		}
+		fn submit_report_double_voting_unsigned_extrinsic(
+			equivocation_proof: sp_consensus_beefy::DoubleVotingProof<BlockNumber, BeefyId, BeefySignature>,
+			key_owner_proof: sp_consensus_beefy::OpaqueKeyOwnershipProof,
+		) -> Option<()> {
+			Beefy::submit_unsigned_double_voting_report(equivocation_proof, key_owner_proof.decode()?)
+		}
+		fn submit_report_fork_voting_unsigned_extrinsic(
+			equivocation_proof: sp_consensus_beefy::ForkVotingProof<<Block as BlockT>::Header, BeefyId, sp_runtime::OpaqueValue>,
+			key_owner_proof: sp_consensus_beefy::OpaqueKeyOwnershipProof,
+		) -> Option<()> {
+			Beefy::submit_unsigned_fork_voting_report(equivocation_proof.try_into()?, key_owner_proof.decode()?)
+		}
+		fn submit_report_future_block_voting_unsigned_extrinsic(
+			equivocation_proof: sp_consensus_beefy::FutureBlockVotingProof<BlockNumber, BeefyId>,
+			key_owner_proof: sp_consensus_beefy::OpaqueKeyOwnershipProof,
+		) -> Option<()> {
+			Beefy::submit_unsigned_future_block_voting_report(equivocation_proof, key_owner_proof.decode()?)
+		}
+		fn generate_key_ownership_proof(
+			_set_id: sp_consensus_beefy::ValidatorSetId,
+			authority_id: BeefyId,
+		) -> Option<sp_consensus_beefy::OpaqueKeyOwnershipProof> {
+			use codec::Encode;
+			Historical::prove((sp_consensus_beefy::KEY_TYPE, authority_id))
+				.map(|p| p.encode())
+				.map(sp_consensus_beefy::OpaqueKeyOwnershipProof::new)
+		}
+	}
+
+	#[api_version(3)]
+	impl mmr::MmrApi<Block, mmr_types::Hash, BlockNumber> for Runtime {
+		fn mmr_root() -> Result<mmr_types::Hash, mmr::Error> {
+			Ok(pallet_mmr::RootHash::<Runtime>::get())
+		}
+		fn mmr_leaf_count() -> Result<mmr::LeafIndex, mmr::Error> {
+			Ok(pallet_mmr::NumberOfLeaves::<Runtime>::get())
+		}
+		fn generate_proof(
+			block_numbers: Vec<BlockNumber>,
+			best_known_block_number: Option<BlockNumber>,
+		) -> Result<(Vec<mmr::EncodableOpaqueLeaf>, mmr::LeafProof<mmr_types::Hash>), mmr::Error> {
+			Mmr::generate_proof(block_numbers, best_known_block_number).map(|(leaves, proof)| {
+				(leaves.into_iter().map(|leaf| mmr::EncodableOpaqueLeaf::from_leaf(&leaf)).collect(), proof)
+			})
+		}
+		fn generate_ancestry_proof(
+			prev_block_number: BlockNumber,
+			best_known_block_number: Option<BlockNumber>,
+		) -> Result<mmr::AncestryProof<mmr_types::Hash>, mmr::Error> {
+			Mmr::generate_ancestry_proof(prev_block_number, best_known_block_number)
+		}
+		fn verify_proof(
+			leaves: Vec<mmr::EncodableOpaqueLeaf>,
+			proof: mmr::LeafProof<mmr_types::Hash>,
+		) -> Result<(), mmr::Error> {
+			let leaves = leaves
+				.into_iter()
+				.map(|leaf| leaf.into_opaque_leaf().try_decode().ok_or(mmr::Error::Verify))
+				.collect::<Result<Vec<mmr_types::Leaf>, mmr::Error>>()?;
+			Mmr::verify_leaves(leaves, proof)
+		}
+		fn verify_proof_stateless(
+			root: mmr_types::Hash,
+			leaves: Vec<mmr::EncodableOpaqueLeaf>,
+			proof: mmr::LeafProof<mmr_types::Hash>,
+		) -> Result<(), mmr::Error> {
+			let nodes = leaves.into_iter().map(|leaf| mmr::DataOrHash::Data(leaf.into_opaque_leaf())).collect();
+			pallet_mmr::verify_leaves_proof::<Keccak256, _>(root, nodes, proof)
+		}
+	}
+
+	impl pallet_beefy_mmr::BeefyMmrApi<Block, mmr_types::Hash> for Runtime {
+		fn authority_set_proof() -> sp_consensus_beefy::mmr::BeefyAuthoritySet<mmr_types::Hash> {
+			BeefyMmrLeaf::authority_set_proof()
+		}
+		fn next_authority_set_proof() -> sp_consensus_beefy::mmr::BeefyNextAuthoritySet<mmr_types::Hash> {
+			BeefyMmrLeaf::next_authority_set_proof()
 		}
 	}
 
