@@ -5,12 +5,18 @@
 #   - an Exclave signer (`exclave serve --dev`, embedded claim store) holding //Alice's keys;
 #   - alice: the demo node with `--remote-keystore` (mutual TLS) and no local keys;
 #   - bob and charlie: the demo node with their keys in their own local keystores (--bob/--charlie);
-# a 3-validator BABE + GRANDPA + I'm-online chain (`--chain local`, 3 s slots, 10-slot sessions).
+# a 3-validator BABE + GRANDPA + BEEFY + I'm-online + authority-discovery chain (`--chain local`,
+# 3 s slots, 10-slot sessions).
 #
 # Then asserts, from the nodes' JSON-RPC, their logs and the signer's signing log:
 #   - blocks are produced and finalized;
 #   - alice authors her BABE slots (primary and secondary) and votes in GRANDPA, through the signer;
 #   - alice's I'm-online heartbeat is signed, once per session;
+#   - alice's BEEFY votes are signed through the signer (each re-derived from its commitment),
+#     BEEFY finality (`beefy_getFinalizedHead`) advances, and a second commitment for a block
+#     alice voted on is refused;
+#   - alice's authority-discovery records are signed through the signer and bob finds her
+#     addresses (his `substrate_authority_discovery_known_authorities_count`);
 #   - alice's node holds no key file;
 #   - author_rotateKeys and author_rotateKeysWithOwner on alice's node create the new session
 #     keys in the signer (they appear in `exclave keys list`);
@@ -24,7 +30,7 @@
 # Usage:   scripts/e2e-chain.sh            (from anywhere; builds what it needs)
 #          scripts/e2e-chain.sh failover   the high-availability scenario instead (scripts/e2e-failover.sh)
 # Needs:   cargo, curl, python3; the demo node's build prerequisites (wasm32v1-none target,
-#          protobuf-compiler). A cold demo-node build takes 25–90 minutes (2 cores).
+#          protobuf-compiler; the script adds the rustup targets and rust-src itself). A cold demo-node build takes 25–90 minutes (2 cores).
 # Environment:
 #   E2E_TIMEOUT=5400        total seconds before everything is stopped and the run fails
 #   E2E_SKIP_BUILD=1        use the binaries already built
@@ -100,12 +106,27 @@ finalized_number() {
 	head=$(rpc "$1" chain_getFinalizedHead)
 	rpc "$1" chain_getHeader "[$head]" | python3 -c 'import json, sys; print(int(json.load(sys.stdin)["number"], 16))'
 }
+# The BEEFY-finalized block number, or -1 while the node's BEEFY RPC is not ready (it answers
+# only once its voter has finalized a block since the node started).
+beefy_finalized_number() {
+	local head
+	head=$(rpc "$1" beefy_getFinalizedHead 2>/dev/null) || { echo -1; return; }
+	rpc "$1" chain_getHeader "[$head]" | python3 -c 'import json, sys; print(int(json.load(sys.stdin)["number"], 16))'
+}
 
 build() {
 	# The runtime's wasm blob needs the wasm target and the standard library's sources.
-	rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	# (substrate-wasm-builder takes wasm32v1-none when it is installed, on Rust 1.84 and later.)
+	for target in wasm32v1-none wasm32-unknown-unknown; do
+		rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+	done
 	rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
-	command -v protoc >/dev/null || { log "protoc is needed (apt-get install protobuf-compiler)"; exit 2; }
+	if ! command -v protoc >/dev/null; then
+		[[ $(id -u) -eq 0 ]] || { log "protoc is needed (apt-get install protobuf-compiler)"; exit 2; }
+		log "installing protobuf-compiler (litep2p's build runs protoc)"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler; } >"$TMP/apt.log" 2>&1 ||
+			{ tail -20 "$TMP/apt.log"; log "could not install protobuf-compiler"; exit 2; }
+	fi
 	log "building exclave-demo-node (target dir $DEMO_TARGET; a cold build takes 25-90 minutes)"
 	(cd "$ROOT/node-integration/demo-node" &&
 		CARGO_TARGET_DIR="$DEMO_TARGET" nice -n 10 cargo build --release --quiet) >"$TMP/build-node.log" 2>&1 &
@@ -133,8 +154,10 @@ start_signer() {
 start_node() {
 	local name=$1 p2p=$2 rpcp=$3 key=$4
 	shift 4
+	local prometheus=(--no-prometheus)
+	[[ -n "${PROMETHEUS_PORT:-}" ]] && prometheus=(--prometheus-port "$PROMETHEUS_PORT")
 	"$NODE_BIN" --chain "$NODE_CHAIN" --base-path "$TMP/$name" --name "$name" --rpc-port "$rpcp" \
-		--node-key "$key" --no-mdns --no-prometheus --no-telemetry --listen-addr "/ip4/127.0.0.1/tcp/$p2p" \
+		--node-key "$key" --no-mdns "${prometheus[@]}" --no-telemetry --listen-addr "/ip4/127.0.0.1/tcp/$p2p" \
 		"$@" >"$TMP/$name.log" 2>&1 &
 	PIDS+=($!)
 	eval "${name^^}_PID=$!"
@@ -150,7 +173,7 @@ fi
 [[ -n "${E2E_SKIP_BUILD:-}" ]] || build
 [[ -x "$NODE_BIN" && -x "$EXCLAVE_BIN" ]] || { log "missing $NODE_BIN or $EXCLAVE_BIN"; exit 2; }
 
-read -r SIGNER_PORT SIGNER_METRICS_PORT A_P2P A_RPC B_P2P B_RPC C_P2P C_RPC <<<"$(free_ports 8)"
+read -r SIGNER_PORT SIGNER_METRICS_PORT A_P2P A_RPC B_P2P B_RPC C_P2P C_RPC B_PROM <<<"$(free_ports 9)"
 TLS="$TMP/signer/tls"
 ALICE_KEY=0000000000000000000000000000000000000000000000000000000000000001
 ALICE_PEER=12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp
@@ -164,7 +187,8 @@ log "signer up (pid $SIGNER_PID) with //Alice keys:"
 start_node alice "$A_P2P" "$A_RPC" "$ALICE_KEY" --validator \
 	--remote-keystore "https://127.0.0.1:$SIGNER_PORT" --remote-keystore-ca "$TLS/ca.pem" \
 	--remote-keystore-cert "$TLS/client.pem" --remote-keystore-key "$TLS/client.key"
-start_node bob "$B_P2P" "$B_RPC" 0000000000000000000000000000000000000000000000000000000000000002 --bob \
+# bob's Prometheus endpoint shows what his authority-discovery worker found.
+PROMETHEUS_PORT=$B_PROM start_node bob "$B_P2P" "$B_RPC" 0000000000000000000000000000000000000000000000000000000000000002 --bob \
 	--bootnodes "$BOOTNODE"
 start_node charlie "$C_P2P" "$C_RPC" 0000000000000000000000000000000000000000000000000000000000000003 --charlie \
 	--bootnodes "$BOOTNODE"
@@ -176,6 +200,8 @@ for _ in $(seq 120); do
 done
 log "chain running (best #$(block_number "$B_RPC")); letting it run ${RUN_SECONDS}s"
 pause "$RUN_SECONDS"
+BEEFY_BEFORE=$(beefy_finalized_number "$B_RPC")
+log "BEEFY-finalized on bob before the signer restart: #$BEEFY_BEFORE (-1: not yet)"
 
 # --- keys: none on alice's node; rotateKeys lands in the signer -------------------------------
 # Keystore files are named <key type hex><public hex>: babe, gran, imon, audi, beef.
@@ -187,11 +213,12 @@ else
 	fail "alice's base path holds key files: $KEY_FILES"
 fi
 
-# The new session keys (babe ++ gran ++ imon, 32 bytes each) must now be in the signer's keystore.
+# The new session keys (babe ++ gran ++ imon ++ audi, 32 bytes each, ++ beef, 33 bytes) must now
+# be in the signer's keystore.
 keys_in_signer() {
 	local listed missing=0
 	listed=$("$EXCLAVE_BIN" keys list --keystore "$TMP/signer/keystore")
-	for part in "${1:2:64}" "${1:66:64}" "${1:130:64}"; do grep -q "0x$part" <<<"$listed" || missing=1; done
+	for part in "${1:2:64}" "${1:66:64}" "${1:130:64}" "${1:194:64}" "${1:258:66}"; do grep -q "0x$part" <<<"$listed" || missing=1; done
 	return $missing
 }
 ALICE_ACCOUNT=0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d
@@ -229,6 +256,25 @@ A_FINALIZED=$(finalized_number "$A_RPC" || echo 0)
 [[ "$BEST" -ge 20 ]] && pass "blocks produced: best #$BEST" || fail "only $BEST blocks produced"
 [[ "$FINALIZED" -ge $((BEST - 10)) && "$FINALIZED" -ge 10 ]] && pass "blocks finalized: #$FINALIZED (best #$BEST; alice sees #$A_FINALIZED)" ||
 	fail "finality lags: finalized #$FINALIZED, best #$BEST"
+
+# --- BEEFY finality and authority discovery -----------------------------------------------------
+# BEEFY needs every vote of three validators, alice's through the signer: its finalized head
+# must move on after the restart.
+BEEFY_AFTER=-1
+for _ in $(seq 30); do
+	BEEFY_AFTER=$(beefy_finalized_number "$B_RPC")
+	[[ "$BEEFY_AFTER" -gt "$BEEFY_BEFORE" && "$BEEFY_AFTER" -gt 0 ]] && break
+	pause 2
+done
+[[ "$BEEFY_AFTER" -gt "$BEEFY_BEFORE" && "$BEEFY_AFTER" -gt 0 ]] &&
+	pass "BEEFY finality advances: beefy_getFinalizedHead on bob #$BEEFY_BEFORE before the signer restart, #$BEEFY_AFTER after (GRANDPA #$FINALIZED)" ||
+	fail "BEEFY finality does not advance: #$BEEFY_BEFORE before the signer restart, #$BEEFY_AFTER after"
+# Only alice's authority-discovery key is in the chain spec's form held by a keystore (the
+# signer's dev keys hold //Alice//audi; bob and charlie's --bob/--charlie keys are //Bob, not the
+# spec's //Bob//audi), so a known authority on bob is alice, found through her signed record.
+KNOWN=$(curl -s "http://127.0.0.1:$B_PROM/metrics" | awk '/^substrate_authority_discovery_known_authorities_count/ {print $2}')
+[[ "${KNOWN:-0}" -ge 1 ]] && pass "authority discovery: bob resolved alice's addresses (known authorities: $KNOWN)" ||
+	fail "authority discovery: bob knows ${KNOWN:-no} authorities' addresses"
 
 # --- equivocation reports in the nodes' logs ----------------------------------------------------
 EQUIV_LOGS=0
@@ -405,6 +451,10 @@ per_session = {s: len({e["payloadHash"] for e in beats if e["duty"]["sessionInde
 check(len(sessions) >= 2 and all(v == 1 for v in per_session.values()),
       f"alice's I'm-online heartbeat signed once per session: sessions {sessions}")
 vrf = [e for e in given if e["method"] == "vrfSign"]
+beefy = slc.beefy_votes(entries)
+check(len(beefy) >= 3, f"alice's BEEFY votes signed through the signer: {len(beefy)} (set id, block) votes, blocks {sorted(b for _, b in beefy)[:12]}")
+audi = [e for e in given if e["keyType"] == "audi" and e["method"] == "sign"]
+check(audi, f"alice's authority-discovery records signed through the signer: {len(audi)}")
 refused = slc.refusals(entries)
 
 authored = {}
@@ -415,7 +465,8 @@ print("SUMMARY")
 print(f"  best #{best}, finalized #{finalized}, slots {blocks[0]['slot']}..{blocks[-1]['slot']}")
 print(f"  blocks authored: " + ", ".join(f"{k} {v}" for k, v in sorted(authored.items())))
 print(f"  alice: {len(alice_blocks)} blocks on chain ({alice_kinds[1]} primary, {alice_kinds[3]} secondary), "
-      f"{len(seals)} seals signed by Exclave, {len(vrf)} VRF claims, {len(votes)} GRANDPA votes, heartbeats in sessions {sessions}")
+      f"{len(seals)} seals signed by Exclave, {len(vrf)} VRF claims, {len(votes)} GRANDPA votes, {len(beefy)} BEEFY votes, "
+      f"{len(audi)} authority-discovery records, heartbeats in sessions {sessions}")
 lost = [s for s in seals if s not in {b["slot"] for b in alice_blocks}]
 taken = [s for s in lost if s in {b["slot"] for b in blocks}]
 print(f"  alice's seals not on the canonical chain: {len(lost)} (slot taken by another author's block: {len(taken)})")
@@ -428,6 +479,21 @@ PY
 PY_FAILS=$?
 set -e
 [[ $PY_FAILS -eq 0 ]] || FAILS=$((FAILS + 1))
+
+# --- a second commitment for a block alice voted on --------------------------------------------
+# The newest BEEFY vote's (set id, block) again with another payload, sent as a node would send
+# it (mutual TLS); the signer must refuse it as a conflict (1001).
+if request=$(python3 "$ROOT/scripts/signing_log_checks.py" --conflicting-beefy <"$TMP/signer/records.jsonl"); then
+	answer=$(curl -sS --max-time 10 --cacert "$TLS/ca.pem" --cert "$TLS/client.pem" --key "$TLS/client.key" \
+		-H 'content-type: application/json' -d "$request" "https://127.0.0.1:$SIGNER_PORT" || true)
+	if grep -q '"code":1001' <<<"$answer"; then
+		pass "a second BEEFY commitment for a block alice voted on is refused: ${answer:0:200}"
+	else
+		fail "a second BEEFY commitment for a voted block was not refused as a conflict: ${answer:0:300}"
+	fi
+else
+	fail "no BEEFY vote of alice's to contradict"
+fi
 
 if [[ $FAILS -eq 0 ]]; then
 	log "e2e-chain: all checks passed"

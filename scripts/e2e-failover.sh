@@ -22,7 +22,12 @@
 
 PHASE="${E2E_PHASE_SECONDS:-60}"
 NODE_CHAIN="${E2E_FAILOVER_CHAIN:-local4}"
-command -v etcd >/dev/null || { log "etcd is needed (apt-get install etcd-server)"; exit 2; }
+if ! command -v etcd >/dev/null; then
+	[[ $(id -u) -eq 0 ]] || { log "etcd is needed (apt-get install etcd-server)"; exit 2; }
+	log "installing etcd-server"
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; } >"$TMP/apt-etcd.log" 2>&1 ||
+		{ tail -20 "$TMP/apt-etcd.log"; log "could not install etcd-server"; exit 2; }
+fi
 command -v openssl >/dev/null || { log "openssl is needed"; exit 2; }
 [[ -n "${E2E_SKIP_BUILD:-}" ]] || build
 [[ -x "$NODE_BIN" && -x "$EXCLAVE_BIN" ]] || { log "missing $NODE_BIN or $EXCLAVE_BIN"; exit 2; }
@@ -82,7 +87,7 @@ signer_config() { # ID PORT METRICS
 		name = "alice-2"
 		validators = ["alice"]
 	TOML
-	for kt in babe gran imon; do echo "//Alice" | "$EXCLAVE_BIN" keys import --keystore "$TMP/$1/keystore" --key-type "$kt" >/dev/null; done
+	for kt in babe gran imon beef; do echo "//Alice" | "$EXCLAVE_BIN" keys import --keystore "$TMP/$1/keystore" --key-type "$kt" >/dev/null; done
 	echo "//Alice//audi" | "$EXCLAVE_BIN" keys import --keystore "$TMP/$1/keystore" --key-type audi >/dev/null
 }
 start_config_signer() { # ID METRICS

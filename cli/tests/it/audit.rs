@@ -322,27 +322,51 @@ async fn show_filters_by_key_duty_range_client_and_outcome() {
     assert!(table.contains("grandpa Prevote set 1 round 2"), "{table}");
 }
 
+/// `scripts/signing_log_checks.py ARGS` fed the records of `logs` by `exclave audit show --json`,
+/// as the e2e scripts run it.
+fn log_checks(logs: &[&Path], args: &[&str]) -> std::process::Output {
+    let show = common::exclave().args(["audit", "show", "--json"]).args(logs).output().expect("audit show");
+    assert!(show.status.success(), "{show:?}");
+    let mut check = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/signing_log_checks.py"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::io::Write::write_all(&mut check.stdin.take().expect("stdin"), &show.stdout).expect("records");
+    check.wait_with_output().expect("checks")
+}
+
 /// The e2e scripts' signing-log checks (`scripts/signing_log_checks.py`, fed by
 /// `exclave audit show --json`) on real logs with checkpoints: they pass on two signers that
 /// shared the work, and fail, naming the checks, on the split brain's conflicting signatures.
 /// The e2e runs too seldom to notice a change of the log format; this runs in every CI.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_e2e_log_checks_run_on_a_real_signing_log() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/signing_log_checks.py");
     for (conflicting, want_ok, needle) in [(false, true, "PASS  nothing signed twice"), (true, false, "FAIL  nothing signed twice")] {
         let logs = two_signers(conflicting).await;
-        let show = common::exclave().args(["audit", "show", "--json"]).arg(&logs.a).arg(&logs.b).output().expect("audit show");
-        assert!(show.status.success(), "{show:?}");
-        let mut check = Command::new("python3")
-            .arg(&script)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3");
-        std::io::Write::write_all(&mut check.stdin.take().expect("stdin"), &show.stdout).expect("records");
-        let out = check.wait_with_output().expect("checks");
+        let out = log_checks(&[&logs.a, &logs.b], &[]);
         let said = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.success(), want_ok, "conflicting={conflicting}: {said}");
         assert!(said.contains(needle), "conflicting={conflicting}: {said}");
     }
+}
+
+/// The e2e's conflicting-commitment check (`signing_log_checks.py --conflicting-beefy`: a BEEFY
+/// vote's (set id, block) again, with another commitment and its keccak) builds a request the
+/// signer parses and refuses as a conflict, not as a malformed or mismatched request; the e2e
+/// sends the same request to the signer on the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_e2e_conflicting_beefy_request_is_refused_as_a_conflict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = engine(&dir.path().join("a"), "signer-a");
+    sign_everything(&e, "node-1").await;
+    let out = log_checks(&[&dir.path().join("a/log")], &["--conflicting-beefy"]);
+    assert!(out.status.success(), "{out:?}");
+    let call: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON-RPC call");
+    assert_eq!(call["method"], "exclave_sign");
+    let req: SignRequest = serde_json::from_value(call["params"][0].clone()).expect("a sign request");
+    let err = e.sign("node-1", req).await.expect_err("a second commitment for a voted block is refused");
+    assert_eq!(err.kind(), exclave_protocol::ErrorKind::RefusedConflict, "{err}");
 }
