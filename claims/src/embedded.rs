@@ -22,8 +22,13 @@ use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, RwLock},
+    sync::{atomic::AtomicU64, Arc, Mutex, RwLock},
+    time::Duration,
 };
+
+mod journal;
+use journal::{Journal, JOURNAL};
+pub use journal::{JournalMark, Restored};
 use tokio::sync::{mpsc, oneshot};
 
 const CLAIMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("claims");
@@ -32,6 +37,8 @@ const REGISTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("registers"
 const BACKEND: &str = "embedded";
 /// The most claims one transaction takes.
 const MAX_BATCH: usize = 4096;
+/// Journaled mode: the longest a claim stays committed without an fsync of the store.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 enum WriteOp {
     Claim {
@@ -58,9 +65,21 @@ enum WriteOp {
     Heal {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Journaled mode: make every earlier commit durable; `close`: mark the journal closed (a
+    /// clean stop). The ticker's flushes have no reply.
+    Flush {
+        close: bool,
+        reply: Option<oneshot::Sender<Result<(), StoreError>>>,
+    },
+    /// Journaled mode: re-insert claims rebuilt from the signing log (after a crash).
+    Restore {
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        reply: oneshot::Sender<Result<Restored, StoreError>>,
+    },
 }
 
-/// The embedded, single-process claim store.
+/// The embedded, single-process claim store. Clones share the file and its writer thread.
+#[derive(Clone)]
 pub struct EmbeddedStore {
     shared: Arc<Shared>,
     writer: mpsc::Sender<WriteOp>,
@@ -99,30 +118,75 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl EmbeddedStore {
-    /// Open (or create) the store file at `path` and start its writer thread.
+    /// Open (or create) the store file at `path` and start its writer thread: every claim is
+    /// fsync'd before `claim` answers. A file a journaled signer left without a clean stop is
+    /// refused: its newest claims are only in that signer's signing log.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let (db, mark) = create(path)?;
+        if let Some(mark) = mark.filter(|m| m.open) {
+            return Err(StoreError::Open { path: path.display().to_string(), reason: journal::unclean(&mark) });
+        }
+        Self::start(path, db, None)
+    }
+
+    /// Open in journaled mode (module docs). `log_seq` is the signing log's last written
+    /// sequence number, kept current by the log. Returns the store and, when the file was left
+    /// without a clean stop, the sequence number after which the signing log's claims are not
+    /// in the file: the caller rebuilds them from the log and passes them to
+    /// [`EmbeddedStore::restore`] (with none when there is nothing to restore) before it serves.
+    pub fn open_journaled(path: &Path, log_seq: Arc<AtomicU64>) -> Result<(Self, Option<u64>), StoreError> {
+        let (db, mark) = create(path)?;
+        let replay_after = mark.filter(|m| m.open).map(|m| m.replay_after);
+        let floor = replay_after.unwrap_or_else(|| log_seq.load(std::sync::atomic::Ordering::SeqCst));
+        // Marked open before the first claim: a crash from here on restores from `floor`.
+        journal::write_mark(&db, JournalMark { open: true, replay_after: floor })
+            .map_err(|reason| StoreError::Open { path: path.display().to_string(), reason })?;
+        let store = Self::start(path, db, Some(Journal::new(log_seq, floor)))?;
+        Ok((store, replay_after))
+    }
+
+    fn start(path: &Path, db: Database, journal: Option<Journal>) -> Result<Self, StoreError> {
         let open_err = |reason: String| StoreError::Open { path: path.display().to_string(), reason };
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => open_err("another process (another exclave signer?) holds this store open".into()),
-            other => open_err(other.to_string()),
-        })?;
-        let txn = db.begin_write().map_err(|e| open_err(e.to_string()))?;
-        txn.open_table(CLAIMS).map_err(|e| open_err(e.to_string()))?;
-        txn.open_table(WATERMARKS).map_err(|e| open_err(e.to_string()))?;
-        txn.open_table(REGISTERS).map_err(|e| open_err(e.to_string()))?;
-        txn.commit().map_err(|e| open_err(e.to_string()))?;
-        // redb fsyncs the file, not the directory: make a new file's name durable too, before any
-        // claim in it is answered (a power cut must not take the whole store away).
-        exclave_durable::sync_dir(path).map_err(|e| open_err(e.to_string()))?;
+        let journaled = journal.is_some();
         let shared =
             Arc::new(Shared { path: path.to_path_buf(), db: RwLock::new(Some(Arc::new(db))), suspect: Mutex::new(Suspect::default()) });
         let (writer, rx) = mpsc::channel(MAX_BATCH * 4);
         let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("exclave-claims-writer".into())
-            .spawn(move || writer_loop(&thread_shared, rx))
+            .spawn(move || writer_loop(&thread_shared, rx, journal))
             .map_err(|e| open_err(e.to_string()))?;
+        if journaled {
+            let weak = writer.downgrade();
+            std::thread::Builder::new()
+                .name("exclave-claims-flush".into())
+                .spawn(move || loop {
+                    std::thread::sleep(FLUSH_EVERY);
+                    match weak.upgrade() {
+                        Some(tx) if tx.blocking_send(WriteOp::Flush { close: false, reply: None }).is_ok() => {}
+                        _ => break,
+                    }
+                })
+                .map_err(|e| open_err(e.to_string()))?;
+        }
         Ok(Self { shared, writer })
+    }
+
+    /// Journaled mode: re-insert claims rebuilt from the signing log after a crash, durably.
+    /// A claim already held is left as it is if it binds the same payload and signature; one
+    /// that differs is an error naming it (nothing is overwritten). Until this has succeeded
+    /// once, the journal mark does not move past where the restore starts.
+    pub async fn restore(&self, claims: &[(ClaimKey, ClaimRecord)]) -> Result<Restored, StoreError> {
+        let entries = claims.iter().map(|(k, r)| Ok((k.to_bytes(), encode_record(r)?))).collect::<Result<Vec<_>, StoreError>>()?;
+        let (reply, rx) = oneshot::channel();
+        self.submit(WriteOp::Restore { entries, reply }, rx).await
+    }
+
+    /// Journaled mode: make every claim so far durable now; `close`: and mark the file as left
+    /// cleanly (a signer's clean stop; the offline tools then open it).
+    pub async fn flush(&self, close: bool) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(WriteOp::Flush { close, reply: Some(reply) }, rx).await
     }
 
     /// Reads run on the blocking pool, never inline: a stalled disk must not block a runtime
@@ -138,9 +202,30 @@ impl EmbeddedStore {
     }
 }
 
-/// Receive ops, batching whatever is queued, and commit each batch with one fsync; after a
-/// failed commit, recover (reopen, commit the failed batch's writes again) before the next.
-fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<WriteOp>) {
+/// Create or open the file and its tables; returns the journal mark, if any.
+fn create(path: &Path) -> Result<(Database, Option<JournalMark>), StoreError> {
+    let open_err = |reason: String| StoreError::Open { path: path.display().to_string(), reason };
+    let db = Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => open_err("another process (another exclave signer?) holds this store open".into()),
+        other => open_err(other.to_string()),
+    })?;
+    let txn = db.begin_write().map_err(|e| open_err(e.to_string()))?;
+    txn.open_table(CLAIMS).map_err(|e| open_err(e.to_string()))?;
+    txn.open_table(WATERMARKS).map_err(|e| open_err(e.to_string()))?;
+    txn.open_table(REGISTERS).map_err(|e| open_err(e.to_string()))?;
+    txn.open_table(JOURNAL).map_err(|e| open_err(e.to_string()))?;
+    txn.commit().map_err(|e| open_err(e.to_string()))?;
+    // redb fsyncs the file, not the directory: make a new file's name durable too, before any
+    // claim in it is answered (a power cut must not take the whole store away).
+    exclave_durable::sync_dir(path).map_err(|e| open_err(e.to_string()))?;
+    let mark = journal::read_mark(&db).map_err(open_err)?;
+    Ok((db, mark))
+}
+
+/// Receive ops, batching whatever is queued, and commit each batch with one fsync (journaled
+/// mode: a batch of claims only, without); after a failed commit, recover (reopen, commit the
+/// failed writes again) before the next.
+fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<WriteOp>, mut journal: Option<Journal>) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -149,8 +234,12 @@ fn writer_loop(shared: &Shared, mut rx: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
+        if journal.as_ref().is_some_and(|j| j.idle(&batch)) {
+            // A tick with nothing to flush.
+            continue;
+        }
         match recover(shared) {
-            Ok(db) => commit_batch(shared, &db, batch),
+            Ok(db) => commit_batch(shared, &db, batch, journal.as_mut()),
             Err(e) => refuse_batch(batch, &e),
         }
     }
@@ -224,6 +313,8 @@ fn refuse_batch(batch: Vec<WriteOp>, why: &str) {
             WriteOp::Delete { reply, .. } => drop(reply.send(Err(err()))),
             WriteOp::Swap { reply, .. } => drop(reply.send(Err(err()))),
             WriteOp::Heal { reply } => drop(reply.send(Err(err()))),
+            WriteOp::Flush { reply, .. } => drop(reply.map(|r| r.send(Err(err())))),
+            WriteOp::Restore { reply, .. } => drop(reply.send(Err(err()))),
         }
     }
 }
@@ -234,39 +325,62 @@ enum Pending {
     Delete(oneshot::Sender<Result<(), StoreError>>),
     Swap(oneshot::Sender<Result<Swap, StoreError>>, Swap),
     Heal(oneshot::Sender<Result<(), StoreError>>),
+    Flush(Option<oneshot::Sender<Result<(), StoreError>>>),
+    Restore(oneshot::Sender<Result<Restored, StoreError>>, Result<Restored, StoreError>),
 }
 
-fn commit_batch(shared: &Shared, db: &Database, batch: Vec<WriteOp>) {
+/// How one batch is committed.
+struct Commit {
+    durability: Durability,
+    /// Journaled mode, durable commits: the mark written with it.
+    mark: Option<JournalMark>,
+}
+
+fn commit_batch(shared: &Shared, db: &Database, batch: Vec<WriteOp>, journal: Option<&mut Journal>) {
+    let commit = match &journal {
+        None => Commit { durability: Durability::Immediate, mark: None },
+        Some(j) => j.commit_for(&batch),
+    };
+    let durable = matches!(commit.durability, Durability::Immediate);
     let mut pending = Vec::with_capacity(batch.len());
     let mut written = Suspect::default();
-    let committed = apply(db, batch, &mut pending, &mut written);
+    let committed = apply(db, batch, &mut pending, &mut written, commit);
     if let Err(e) = &committed {
-        // Unknown durability: keep what the batch wrote to commit it again, refuse every read,
-        // and let the database go (redb refuses all calls after an I/O error).
+        // Unknown durability: keep what the batch wrote, and in journaled mode every claim
+        // committed since the last durable commit, to commit them again; refuse every read, and
+        // let the database go (redb refuses all calls after an I/O error).
         tracing::error!(error = %e, claims = written.claims.len(), "claim store commit failed; refusing until the disk recovers");
         if let (Ok(mut suspect), Ok(mut slot)) = (shared.suspect.lock(), shared.db.write()) {
             suspect.claims.append(&mut written.claims);
+            if let Some(j) = journal {
+                suspect.claims.append(&mut j.take_unflushed());
+            }
             suspect.raises.append(&mut written.raises);
             suspect.failure = Some(e.clone());
             *slot = None;
         }
+    } else if let Some(j) = journal {
+        let restored = pending.iter().any(|p| matches!(p, Pending::Restore(_, Ok(_))));
+        j.committed(durable, restored, written.claims);
     }
     for p in pending {
-        // Answers are only released after the batch's commit (fsync) succeeded; otherwise every
-        // op of the batch gets the commit error, and callers re-read.
+        // Answers are only released after the batch's commit succeeded (durable mode: after its
+        // fsync); otherwise every op of the batch gets the commit error, and callers re-read.
+        let failed = || committed.as_ref().map_err(unavailable).err();
         match p {
             Pending::Claim(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
             Pending::Raise(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
-            Pending::Delete(tx) => drop(tx.send(committed.as_ref().map(drop).map_err(unavailable))),
+            Pending::Delete(tx) | Pending::Heal(tx) => drop(tx.send(failed().map_or(Ok(()), Err))),
             Pending::Swap(tx, r) => drop(tx.send(committed.as_ref().map(|()| r).map_err(unavailable))),
-            Pending::Heal(tx) => drop(tx.send(committed.as_ref().map(drop).map_err(unavailable))),
+            Pending::Flush(tx) => drop(tx.map(|tx| tx.send(failed().map_or(Ok(()), Err)))),
+            Pending::Restore(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
         }
     }
 }
 
-fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>, written: &mut Suspect) -> Result<(), String> {
+fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>, written: &mut Suspect, commit: Commit) -> Result<(), String> {
     let mut txn = db.begin_write().map_err(|e| e.to_string())?;
-    txn.set_durability(Durability::Immediate);
+    txn.set_durability(commit.durability);
     {
         let mut claims = txn.open_table(CLAIMS).map_err(|e| e.to_string())?;
         let mut marks = txn.open_table(WATERMARKS).map_err(|e| e.to_string())?;
@@ -278,8 +392,8 @@ fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>, written
                     let outcome = match existing {
                         Some(bytes) => decode_record(&key, &bytes).map(ClaimOutcome::Existing),
                         None => {
-                            written.claims.push((key.clone(), value.clone()));
                             claims.insert(key.as_slice(), value.as_slice()).map_err(|e| e.to_string())?;
+                            written.claims.push((key, value));
                             Ok(ClaimOutcome::Inserted)
                         }
                     };
@@ -309,8 +423,16 @@ fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>, written
                     pending.push(Pending::Swap(reply, outcome));
                 }
                 WriteOp::Heal { reply } => pending.push(Pending::Heal(reply)),
+                WriteOp::Flush { reply, .. } => pending.push(Pending::Flush(reply)),
+                WriteOp::Restore { entries, reply } => {
+                    let outcome = journal::restore(&mut claims, entries, written)?;
+                    pending.push(Pending::Restore(reply, outcome));
+                }
             }
         }
+    }
+    if let Some(mark) = commit.mark {
+        journal::put_mark(&txn, mark)?;
     }
     txn.commit().map_err(|e| e.to_string())
 }

@@ -262,6 +262,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Err(e) = d.engine.seal_log().await {
         tracing::error!(error = %e, "could not write the closing checkpoint");
     }
+    // The embedded store's claims into its own file, and the file marked closed for the
+    // offline tools (without it, the next start restores them from the signing log).
+    if let Err(e) = d.close_store().await {
+        tracing::error!(error = %e, "could not close the claim store cleanly");
+    }
     Ok(())
 }
 

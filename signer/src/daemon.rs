@@ -14,7 +14,15 @@ use crate::{
 use exclave_claims::{embedded::EmbeddedStore, ClaimStore, WithDeadline};
 use exclave_policies::{ChainId, KeyType, SlotBounds};
 use prometheus_client::registry::Registry;
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 use tokio::net::TcpListener;
 
 /// How the listener is secured.
@@ -128,6 +136,9 @@ pub enum DaemonError {
     /// The signing log could not be opened.
     #[error(transparent)]
     Log(#[from] crate::signing_log::LogError),
+    /// The embedded store's newest claims could not be restored from the signing log.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -280,6 +291,8 @@ pub struct Daemon {
     /// The engine.
     pub engine: Arc<Engine>,
     server: RpcServer,
+    /// The embedded store (journaled), to close it at a clean stop.
+    embedded: Option<EmbeddedStore>,
 }
 
 impl Daemon {
@@ -293,6 +306,41 @@ impl Daemon {
     pub async fn drain(&self, limit: Duration) -> usize {
         self.server.drain(limit).await
     }
+
+    /// After [`Daemon::drain`]: make the embedded store's claims durable in its own file and
+    /// mark it closed cleanly (the offline tools refuse a file left open). Nothing for shared
+    /// stores.
+    pub async fn close_store(&self) -> Result<(), exclave_claims::StoreError> {
+        match &self.embedded {
+            Some(store) => store.flush(true).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Open the embedded store in journaled mode and restore the claims a crash left only in the
+/// signing log at `log` ([`crate::journal`]). `written`: the log's last written sequence number
+/// (a fresh counter when no signer runs: the offline tools).
+pub async fn open_embedded(path: &std::path::Path, log: &std::path::Path, written: Arc<AtomicU64>) -> Result<EmbeddedStore, DaemonError> {
+    let (store, replay_after) = EmbeddedStore::open_journaled(path, written.clone())?;
+    let claims = match replay_after {
+        Some(after) => {
+            let (claims, last) = crate::journal::claims_after(log, after)?;
+            written.fetch_max(last, Ordering::SeqCst);
+            claims
+        }
+        None => Vec::new(),
+    };
+    let restored = store.restore(&claims).await?;
+    if let Some(after) = replay_after {
+        tracing::warn!(
+            after,
+            inserted = restored.inserted,
+            present = restored.present,
+            "the claim store was not closed cleanly: claims restored from the signing log"
+        );
+    }
+    Ok(store)
 }
 
 /// The key types `--dev` creates keys for when the keystore has none ([`dev_suri`]).
@@ -324,15 +372,20 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         tracing::warn!(file = %s.file, reason = %s.reason, "key file skipped");
     }
     tracing::info!(keys = keys.len(), dir = %opts.keystore_dir.display(), "keys loaded");
-    let store: Arc<dyn ClaimStore> = match &opts.store {
-        StoreOptions::Embedded(path) => Arc::new(WithDeadline::new(EmbeddedStore::open(path)?, opts.store_deadline)),
+    // The log first: the embedded store's newest claims may be only in it (journaled mode).
+    let log = SigningLog::open(&opts.signing_log, LogOptions { signer_id: opts.signer_id.clone(), ..opts.log_options.clone() })?;
+    let (store, embedded): (Arc<dyn ClaimStore>, _) = match &opts.store {
+        StoreOptions::Embedded(path) => {
+            let store = open_embedded(path, &opts.signing_log, log.written_seq()).await?;
+            (Arc::new(WithDeadline::new(store.clone(), opts.store_deadline)), Some(store))
+        }
         StoreOptions::Etcd(cfg) => {
             let store = WithDeadline::new(exclave_claims::etcd::EtcdStore::connect(cfg).await?, opts.store_deadline);
             // Connecting sends nothing: say now, not at the first claim, if the cluster is unreachable.
             if let Err(e) = store.ping().await {
                 tracing::warn!(error = %e, "etcd does not answer yet; the signer starts not ready");
             }
-            Arc::new(store)
+            (Arc::new(store), None)
         }
         StoreOptions::Tikv(cfg) => {
             let store = WithDeadline::new(exclave_claims::tikv::TikvStore::new(cfg)?, opts.store_deadline);
@@ -340,11 +393,10 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
             if let Err(e) = store.ping().await {
                 tracing::warn!(error = %e, "tikv does not answer yet; the signer starts not ready");
             }
-            Arc::new(store)
+            (Arc::new(store), None)
         }
-        StoreOptions::Shared(shared) => shared.0.clone(),
+        StoreOptions::Shared(shared) => (shared.0.clone(), None),
     };
-    let log = SigningLog::open(&opts.signing_log, LogOptions { signer_id: opts.signer_id.clone(), ..opts.log_options.clone() })?;
     tracing::info!(audit_key = %log.audit_key(), log = %opts.signing_log.display(), "signing log open");
     let chain = match (opts.chain, &opts.data_dir) {
         (Some(c), _) => ChainPin::Fixed(c),
@@ -386,7 +438,7 @@ pub async fn start(opts: DaemonOptions, registry: Registry) -> Result<Daemon, Da
         }
         None => None,
     };
-    Ok(Daemon { rpc_addr, metrics_addr, engine, server })
+    Ok(Daemon { rpc_addr, metrics_addr, engine, server, embedded })
 }
 
 /// The etcd client's TLS files, read now (the key refused if group or others may read it).

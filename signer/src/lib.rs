@@ -20,6 +20,7 @@ pub mod engine;
 pub mod grants;
 pub mod hardening;
 pub mod http_status;
+pub mod journal;
 pub mod keystore_dir;
 pub mod lease;
 pub mod metrics;

@@ -10,7 +10,10 @@ pub use exclave_signing_log::{checkpoint, writer, Decision, LogLine, LogOptions}
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -48,6 +51,8 @@ pub struct SigningLog {
     audit_key: String,
     /// The last write's error, until a write (or a tick's cut of the failed bytes) succeeds.
     failed: Arc<Mutex<Option<String>>>,
+    /// The sequence number of the last line written and fdatasync'd.
+    written: Arc<AtomicU64>,
 }
 
 impl SigningLog {
@@ -62,11 +67,13 @@ impl SigningLog {
         }
         let interval = options.checkpoint_interval;
         let writer = ChainWriter::open(path, key, options).map_err(io)?;
+        let written = Arc::new(AtomicU64::new(writer.tail().seq));
         let (tx, rx) = mpsc::channel(8192);
         let p = path.to_path_buf();
         let failed = Arc::new(Mutex::new(None));
         let seen = failed.clone();
-        std::thread::Builder::new().name("exclave-signing-log".into()).spawn(move || run(writer, rx, &p, &seen)).map_err(io)?;
+        let seq = written.clone();
+        std::thread::Builder::new().name("exclave-signing-log".into()).spawn(move || run(writer, rx, &p, &seen, &seq)).map_err(io)?;
         let weak = tx.downgrade();
         std::thread::Builder::new()
             .name("exclave-log-ticker".into())
@@ -78,7 +85,13 @@ impl SigningLog {
                 }
             })
             .map_err(io)?;
-        Ok(Self { tx, path: path.to_path_buf(), audit_key, failed })
+        Ok(Self { tx, path: path.to_path_buf(), audit_key, failed, written })
+    }
+
+    /// The sequence number of the last line written and fdatasync'd, kept current: the
+    /// journaled claim store's mark (every record up to it is on disk).
+    pub fn written_seq(&self) -> Arc<AtomicU64> {
+        self.written.clone()
     }
 
     /// The last write's error while the log has not written since (`/ready` reports it).
@@ -115,7 +128,7 @@ impl SigningLog {
     }
 }
 
-fn run(mut writer: ChainWriter, mut rx: mpsc::Receiver<Msg>, path: &Path, failed: &Mutex<Option<String>>) {
+fn run(mut writer: ChainWriter, mut rx: mpsc::Receiver<Msg>, path: &Path, failed: &Mutex<Option<String>>, written: &AtomicU64) {
     let report = |e: std::io::Error| {
         tracing::error!(path = %path.display(), error = %e, "signing log write failed");
         e.to_string()
@@ -145,6 +158,7 @@ fn run(mut writer: ChainWriter, mut rx: mpsc::Receiver<Msg>, path: &Path, failed
         if let Ok(mut f) = failed.lock() {
             *f = result.clone().err();
         }
+        written.store(writer.tail().seq, Ordering::SeqCst);
         for (_, reply) in batch {
             let _ = reply.send(result.clone());
         }

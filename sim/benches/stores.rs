@@ -8,11 +8,13 @@
 //! 2. Exclave's claim+sign core: sign the vote, then `claim` through the backend and
 //!    `WithDeadline` (what the engine does per duty, in process);
 //! 3. a whole `sign` request to a signer on that backend, over mutual TLS through
-//!    `RemoteKeystore` (watermark read, claim, signing-log fdatasync, reply).
+//!    `RemoteKeystore` (watermark read, claim, watermark re-read, signing-log fdatasync, reply);
+//! 4. an authenticated no-op round trip to that signer (`hasKeys` for one held key).
 //!
 //! (1) and (2) are timed on a runtime worker, as the signer's own store calls run.
-//! Sequential requests, fresh duties, the three paths interleaved sample by sample; p50/p99
-//! and their ratio to (1).
+//! Sequential requests, fresh duties, the four paths interleaved sample by sample; p50/p99
+//! and their ratio to (1); and the sign request against its floor, (1) + (4) of the same sample
+//! (the aim, issue 16: p50 and p99 within 1.3x). The last line is `bench-summary: {…}`.
 //! Run: `cargo bench -p exclave-sim --bench stores` (needs `etcd` on PATH).
 
 use exclave_claims::{
@@ -23,8 +25,11 @@ use exclave_claims::{
 };
 use exclave_keystore_remote::{RemoteKeystore, RemoteKeystoreConfig, TlsFiles};
 use exclave_policies::{payload_hash, ChainId, ClaimKey, ClaimRecord, Duty, GrandpaStage, KeyType};
+use exclave_protocol::{Bytes, ExclaveApiClient, WireKeyType};
 use exclave_signer::daemon::{self, DaemonOptions, StoreOptions};
 use exclave_tikv_protocol_standin::StandIn;
+use jsonrpsee::http_client::HttpClient;
+use serde_json::{json, Map, Value};
 use sp_core::{crypto::KeyTypeId, ed25519, Pair};
 use sp_keystore::Keystore;
 use std::{
@@ -98,8 +103,9 @@ fn timed_on(rt: &tokio::runtime::Runtime, fut: impl Future<Output = ()> + Send +
     .expect("task")
 }
 
-/// A signer on `store`, in process, and a `RemoteKeystore` connected to it.
-fn signer(rt: &tokio::runtime::Runtime, store: StoreOptions) -> (daemon::Daemon, RemoteKeystore, tempfile::TempDir) {
+/// A signer on `store`, in process, a `RemoteKeystore` connected to it and a plain client for
+/// the no-op round trip.
+fn signer(rt: &tokio::runtime::Runtime, store: StoreOptions) -> (daemon::Daemon, RemoteKeystore, HttpClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut opts =
         DaemonOptions::dev(dir.path().to_path_buf(), "127.0.0.1:0".parse().expect("addr"), None, Some(ChainId(CHAIN)), false).expect("dev");
@@ -107,31 +113,45 @@ fn signer(rt: &tokio::runtime::Runtime, store: StoreOptions) -> (daemon::Daemon,
     let d = rt.block_on(daemon::start(opts, Default::default())).expect("start signer");
     let tls_dir = dir.path().join("tls");
     let tls = TlsFiles { ca: tls_dir.join("ca.pem"), cert: tls_dir.join("client.pem"), key: tls_dir.join("client.key") };
+    let cfg = exclave_keystore_remote::tls_client_config(&tls).expect("client TLS");
+    let url = format!("https://{}", d.rpc_addr);
+    let noop = jsonrpsee::http_client::HttpClientBuilder::default().with_custom_cert_store(cfg).build(&url).expect("client");
     let remote = RemoteKeystore::new(RemoteKeystoreConfig {
-        urls: vec![format!("https://{}", d.rpc_addr)],
+        urls: vec![url],
         chain: CHAIN,
         tls: Some(tls),
         timeout: Duration::from_secs(5),
         store_id: None,
     })
     .expect("remote");
-    (d, remote, dir)
+    (d, remote, noop, dir)
 }
 
-/// The three paths, interleaved sample by sample (so load on a shared machine hits all three
-/// alike): `raw(i)` is the store's bare round trip, then claim+sign in process through `store`,
-/// then a `sign` request to the signer.
+/// What a comparison runs against.
+struct Paths<'a, S> {
+    title: &'a str,
+    /// `etcd` or `tikv`: the prefix of its figures in the summary.
+    name: &'a str,
+    raw_name: &'a str,
+    store: &'a std::sync::Arc<S>,
+    remote: &'a RemoteKeystore,
+    noop: &'a HttpClient,
+}
+
+/// The four paths, interleaved sample by sample (so load on a shared machine hits all alike):
+/// `raw(i)` is the store's bare round trip, then claim+sign in process through `store`, then a
+/// `sign` request to the signer, then a no-op round trip to it.
 fn compare<S: ClaimStore>(
     rt: &tokio::runtime::Runtime,
-    title: &str,
-    raw_name: &str,
+    p: Paths<'_, S>,
     raw: impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
-    store: &std::sync::Arc<S>,
-    remote: &RemoteKeystore,
+    summary: &mut Map<String, Value>,
 ) {
+    let Paths { title, name, raw_name, store, remote, noop } = p;
     let pair = ed25519::Pair::from_string("//Alice", None).expect("dev");
     let alice = pair.public();
-    let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+    let held = vec![(Bytes(alice.0.to_vec()), WireKeyType(*b"gran"))];
+    let mut samples = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for i in 0..WARM_UP + SAMPLES {
         let t = [
             timed_on(rt, raw(i)),
@@ -147,22 +167,47 @@ fn compare<S: ClaimStore>(
             timed(|| {
                 remote.ed25519_sign(GRAN, &alice, &vote(i, 3)).expect("sign").expect("signed");
             }),
+            timed(|| assert!(rt.block_on(noop.has_keys(held.clone())).expect("hasKeys"))),
         ];
         if i >= WARM_UP {
-            for (s, t) in samples.iter_mut().zip(t) {
+            let floor = t[0] + t[3];
+            for (s, t) in samples.iter_mut().zip(t.into_iter().chain([floor])) {
                 s.push(t);
             }
         }
     }
-    let [r, c, s] = samples.map(percentiles);
+    let [r, c, s, n, f] = samples.map(percentiles);
     println!("\n## {title}, {SAMPLES} sequential claims per path, interleaved\n");
     println!("| path | p50 ms | p99 ms | p50 / raw | p99 / raw |\n|---|---|---|---|---|");
     row(raw_name, r, r);
     row("Exclave claim+sign (sign, then the store's claim via WithDeadline)", c, r);
     row("Exclave sign request (RemoteKeystore → signer over mTLS)", s, r);
+    row("no-op round trip to the signer (hasKeys)", n, r);
+    row("floor: raw + no-op, per sample", f, r);
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let (r50, r99) = (ratio(s.0, f.0), ratio(s.1, f.1));
+    let met = |x: f64| if x <= 1.3 { "met" } else { "missed" };
+    println!("\nsign request / floor: p50 {r50:.2}x ({}), p99 {r99:.2}x ({}); aim <= 1.3x", met(r50), met(r99));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for (k, v) in [
+        ("raw_p50_ms", ms(r.0)),
+        ("raw_p99_ms", ms(r.1)),
+        ("claim_sign_p50_ms", ms(c.0)),
+        ("claim_sign_p99_ms", ms(c.1)),
+        ("sign_p50_ms", ms(s.0)),
+        ("sign_p99_ms", ms(s.1)),
+        ("noop_p50_ms", ms(n.0)),
+        ("noop_p99_ms", ms(n.1)),
+        ("floor_p50_ms", ms(f.0)),
+        ("floor_p99_ms", ms(f.1)),
+        ("ratio_p50", r50),
+        ("ratio_p99", r99),
+    ] {
+        summary.insert(format!("{name}_{k}"), json!(v));
+    }
 }
 
-fn etcd(rt: &tokio::runtime::Runtime) {
+fn etcd(rt: &tokio::runtime::Runtime, summary: &mut Map<String, Value>) {
     let cluster = LocalCluster::start(3);
     let endpoints = cluster.endpoints();
     let client = rt.block_on(etcd_client::Client::connect(&endpoints, None)).expect("connect");
@@ -181,11 +226,13 @@ fn etcd(rt: &tokio::runtime::Runtime) {
         rt.block_on(EtcdStore::connect(&EtcdConfig::new(endpoints.clone()))).expect("store"),
         Duration::from_secs(2),
     ));
-    let (_d, remote, _dir) = signer(rt, StoreOptions::Etcd(EtcdConfig::new(endpoints)));
-    compare(rt, "etcd: 3 local members (Debian etcd 3.4)", "raw put-if-absent txn (etcd-client)", raw, &store, &remote);
+    let (_d, remote, noop, _dir) = signer(rt, StoreOptions::Etcd(EtcdConfig::new(endpoints)));
+    let title = "etcd: 3 local members (Debian etcd 3.4)";
+    let paths = Paths { title, name: "etcd", raw_name: "raw put-if-absent txn (etcd-client)", store: &store, remote: &remote, noop: &noop };
+    compare(rt, paths, raw, summary);
 }
 
-fn tikv(rt: &tokio::runtime::Runtime) {
+fn tikv(rt: &tokio::runtime::Runtime, summary: &mut Map<String, Value>) {
     let standin = rt.block_on(StandIn::start()).expect("stand-in");
     let config = TikvConfig::new([standin.pd_endpoint()]);
     let client = rt.block_on(tikv_client::RawClient::new(vec![standin.pd_endpoint()])).expect("client").with_atomic_for_cas();
@@ -197,13 +244,19 @@ fn tikv(rt: &tokio::runtime::Runtime) {
         })
     };
     let store = std::sync::Arc::new(WithDeadline::new(TikvStore::new(&config).expect("store"), Duration::from_secs(2)));
-    let (_d, remote, _dir) = signer(rt, StoreOptions::Tikv(config));
-    compare(rt, "TiKV wire-protocol stand-in (in process, NOT TiKV)", "raw compare_and_swap (tikv-client)", raw, &store, &remote);
+    let (_d, remote, noop, _dir) = signer(rt, StoreOptions::Tikv(config));
+    let title = "TiKV wire-protocol stand-in (in process, NOT TiKV)";
+    let paths = Paths { title, name: "tikv", raw_name: "raw compare_and_swap (tikv-client)", store: &store, remote: &remote, noop: &noop };
+    compare(rt, paths, raw, summary);
 }
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    println!("# Exclave on replicated claim stores: claim cost against the store's own round trip");
-    etcd(&rt);
-    tikv(&rt);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?").to_string();
+    println!("# Exclave on replicated claim stores: claim cost against the store's own round trip (load average at start: {load})");
+    let mut summary = Map::new();
+    summary.insert("load_average_start".into(), json!(load));
+    etcd(&rt, &mut summary);
+    tikv(&rt, &mut summary);
+    println!("bench-summary: {}", Value::Object(summary));
 }

@@ -7,5 +7,6 @@ mod embedded;
 mod etcd;
 mod etcd_auth;
 mod etcd_tls;
+mod journal;
 mod prune;
 mod tikv;

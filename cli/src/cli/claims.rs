@@ -96,9 +96,37 @@ impl Store {
     }
 }
 
+/// Open an embedded store for an offline command. With the signer's signing log (`--config`),
+/// claims a crash left only in the log are restored first (and the file marked closed).
+async fn open_embedded(path: &std::path::Path, log: Option<&std::path::Path>) -> anyhow::Result<EmbeddedStore> {
+    if let Some(log) = log {
+        let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let journaled = exclave_signer::daemon::open_embedded(path, log, written).await.with_context(|| {
+            "the embedded store is single-process: stop the signer that uses it first (importing beside running signers needs a replicated store such as etcd)"
+        })?;
+        journaled.flush(true).await.context("closing the restored claim store")?;
+    }
+    // The journaled handle's writer thread lets the file go once its last handle is dropped.
+    let mut tries = 0;
+    loop {
+        match EmbeddedStore::open(path) {
+            Err(exclave_claims::StoreError::Open { reason, .. }) if reason.contains("another process") && log.is_some() && tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => {
+                return other.with_context(|| {
+                    "the embedded store is single-process: stop the signer that uses it first (importing beside running signers needs a replicated store such as etcd)"
+                })
+            }
+        }
+    }
+}
+
 /// The store an invocation names, before it is opened.
 enum Target {
-    Embedded(PathBuf),
+    /// The file, and with `--config`, the signing log its newest claims may be in.
+    Embedded(PathBuf, Option<PathBuf>),
     Etcd(Vec<String>),
     Tikv(exclave_claims::tikv::TikvConfig),
 }
@@ -110,14 +138,14 @@ impl StoreArgs {
             Some(path) => {
                 let c = Config::load(path)?;
                 let target = match c.claims.backend {
-                    Backend::Embedded => Target::Embedded(c.claims.path.clone().unwrap_or_default()),
+                    Backend::Embedded => Target::Embedded(c.claims.path.clone().unwrap_or_default(), Some(c.signing_log.clone())),
                     Backend::Etcd => Target::Etcd(c.claims.endpoints.clone()),
                     Backend::Tikv => Target::Tikv(exclave_signer::daemon::tikv_config(&c.claims)),
                 };
                 (Some(target), Some(c.chain.clone()))
             }
             None => match (&self.embedded, self.etcd.is_empty()) {
-                (Some(path), _) => (Some(Target::Embedded(path.clone())), None),
+                (Some(path), _) => (Some(Target::Embedded(path.clone(), None)), None),
                 (None, false) => (Some(Target::Etcd(self.etcd.clone())), None),
                 (None, true) => (None, None),
             },
@@ -128,12 +156,7 @@ impl StoreArgs {
             (None, None) => bail!("name the chain with --chain 0x… (or use --config)"),
         };
         let store = match target {
-            Some(Target::Embedded(path)) => Store::Embedded(WithDeadline::new(
-                EmbeddedStore::open(&path).with_context(|| {
-                    "the embedded store is single-process: stop the signer that uses it first (importing beside running signers needs a replicated store such as etcd)"
-                })?,
-                deadline,
-            )),
+            Some(Target::Embedded(path, log)) => Store::Embedded(WithDeadline::new(open_embedded(&path, log.as_deref()).await?, deadline)),
             Some(Target::Etcd(endpoints)) => {
                 let mut cfg = EtcdConfig::new(endpoints);
                 cfg.retry_budget = deadline * 9 / 10;
