@@ -7,7 +7,7 @@
 
 pub mod engine;
 
-use crate::{ClaimOutcome, ClaimStore, Swap};
+use crate::{ClaimOutcome, ClaimStore, Guarded, Swap, WatermarkSeen};
 use async_trait::async_trait;
 use exclave_policies::{payload_hash, ChainId, ClaimKey, ClaimRecord, Duty, DutyKind, GrandpaStage, KeyType, WatermarkKey};
 use std::{
@@ -127,6 +127,37 @@ pub async fn concurrent_claimers<H: Harness>(h: &H) {
     assert_eq!(store.get(&k).await.expect("get").as_ref(), Some(&winners[0]));
 }
 
+/// A guarded claim (stores with `guards_claims`) is inserted only while the family's watermark
+/// is as seen, and writes nothing when it moved, returning it; an existing record comes back
+/// whatever the watermark. A store without the guard refuses the call and writes nothing.
+pub async fn guarded_claims<H: Harness>(h: &H) {
+    let store = h.open().await;
+    let chain = random_chain();
+    let (k5, k7, k11) = (key(chain, vote(5)), key(chain, vote(7)), key(chain, vote(11)));
+    let r = record("a", b"one");
+    if !store.guards_claims() {
+        assert!(store.claim_guarded(&k5, &r, WatermarkSeen::default()).await.is_err(), "{}: not guarded, refused", store.backend());
+        assert_eq!(store.get(&k5).await.expect("get"), None);
+        return;
+    }
+    let none = WatermarkSeen::default();
+    assert_eq!(store.claim_guarded(&k5, &r, none).await.expect("claim"), Guarded::Claimed(ClaimOutcome::Inserted));
+    store.raise_watermark(&k5.watermark_key(), (3, 10)).await.expect("raise");
+    let moved = match store.claim_guarded(&k7, &r, none).await.expect("claim") {
+        Guarded::WatermarkMoved(now) => now,
+        other => panic!("the watermark moved: {other:?}"),
+    };
+    assert_eq!(moved.position, Some((3, 10)));
+    assert_eq!(store.get(&k7).await.expect("get"), None, "nothing written when the watermark moved");
+    // An existing record comes back even on a stale guard.
+    assert_eq!(
+        store.claim_guarded(&k5, &record("b", b"two"), none).await.expect("claim"),
+        Guarded::Claimed(ClaimOutcome::Existing(r.clone()))
+    );
+    assert_eq!(store.claim_guarded(&k11, &r, moved).await.expect("claim"), Guarded::Claimed(ClaimOutcome::Inserted));
+    assert_eq!(store.get(&k11).await.expect("get"), Some(r));
+}
+
 /// Claims survive closing (crash-style) and reopening the store.
 pub async fn reopen_keeps_claims<H: Harness>(h: &H) {
     let chain = random_chain();
@@ -228,7 +259,7 @@ macro_rules! conformance_tests {
     (@cases $attrs:tt $harness:expr) => {
         $crate::conformance_tests!(@each $attrs $harness; first_wins, same_data, conflict, independent_keys,
             concurrent_claimers, reopen_keeps_claims, list_by_prefix, watermarks_only_rise,
-            registers_compare_and_swap, concurrent_register_swaps);
+            registers_compare_and_swap, concurrent_register_swaps, guarded_claims);
     };
     (@each $attrs:tt $harness:expr; $($case:ident),*) => {
         $( $crate::conformance_tests!(@one $attrs $harness; $case); )*

@@ -1,6 +1,6 @@
 //! A wrapper that bounds every call of a claim store by a deadline.
 
-use crate::{ClaimOutcome, ClaimStore, StoreError, Swap};
+use crate::{ClaimOutcome, ClaimStore, Guarded, StoreError, Swap, WatermarkSeen};
 use async_trait::async_trait;
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
 use std::{future::Future, time::Duration};
@@ -73,5 +73,13 @@ impl<S: ClaimStore> ClaimStore for WithDeadline<S> {
 
     async fn swap_register(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<Swap, StoreError> {
         self.bounded("swap_register", self.inner.swap_register(name, expected, new)).await
+    }
+
+    fn guards_claims(&self) -> bool {
+        self.inner.guards_claims()
+    }
+
+    async fn claim_guarded(&self, key: &ClaimKey, record: &ClaimRecord, seen: WatermarkSeen) -> Result<Guarded, StoreError> {
+        self.bounded("claim", self.inner.claim_guarded(key, record, seen)).await
     }
 }

@@ -16,7 +16,7 @@
 //! a new fsync) before it serves anything. It recovers when the disk does, at the next write or
 //! `ping`.
 
-use crate::{decode_record, encode_record, ClaimOutcome, ClaimStore, StoreError, Swap};
+use crate::{decode_record, encode_record, ClaimOutcome, ClaimStore, Guarded, StoreError, Swap, WatermarkSeen};
 use async_trait::async_trait;
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
 use redb::{Database, Durability, ReadableTable, TableDefinition};
@@ -37,6 +37,9 @@ const REGISTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("registers"
 const BACKEND: &str = "embedded";
 /// The most claims one transaction takes.
 const MAX_BATCH: usize = 4096;
+/// redb's page cache (its default, 1 GiB, would hold a large store in memory; reads here are
+/// of recent claims and of watermarks).
+const CACHE_BYTES: usize = 32 << 20;
 /// Journaled mode: the longest a claim stays committed without an fsync of the store.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
@@ -45,6 +48,14 @@ enum WriteOp {
         key: Vec<u8>,
         value: Vec<u8>,
         reply: oneshot::Sender<Result<ClaimOutcome, StoreError>>,
+    },
+    /// A claim made only while the family's watermark (`mark`) is `seen`.
+    Guarded {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        mark: Vec<u8>,
+        seen: Option<Position>,
+        reply: oneshot::Sender<Result<Guarded, StoreError>>,
     },
     Raise {
         key: Vec<u8>,
@@ -205,7 +216,7 @@ impl EmbeddedStore {
 /// Create or open the file and its tables; returns the journal mark, if any.
 fn create(path: &Path) -> Result<(Database, Option<JournalMark>), StoreError> {
     let open_err = |reason: String| StoreError::Open { path: path.display().to_string(), reason };
-    let db = Database::create(path).map_err(|e| match e {
+    let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => open_err("another process (another exclave signer?) holds this store open".into()),
         other => open_err(other.to_string()),
     })?;
@@ -261,7 +272,12 @@ fn recover(shared: &Shared) -> Result<Arc<Database>, String> {
         match slot.clone() {
             Some(db) => db,
             None => {
-                let db = Arc::new(Database::create(&shared.path).map_err(|e| format!("reopening {}: {e}", shared.path.display()))?);
+                let db = Arc::new(
+                    redb::Builder::new()
+                        .set_cache_size(CACHE_BYTES)
+                        .create(&shared.path)
+                        .map_err(|e| format!("reopening {}: {e}", shared.path.display()))?,
+                );
                 *slot = Some(db.clone());
                 db
             }
@@ -309,6 +325,7 @@ fn refuse_batch(batch: Vec<WriteOp>, why: &str) {
     for op in batch {
         match op {
             WriteOp::Claim { reply, .. } => drop(reply.send(Err(err()))),
+            WriteOp::Guarded { reply, .. } => drop(reply.send(Err(err()))),
             WriteOp::Raise { reply, .. } => drop(reply.send(Err(err()))),
             WriteOp::Delete { reply, .. } => drop(reply.send(Err(err()))),
             WriteOp::Swap { reply, .. } => drop(reply.send(Err(err()))),
@@ -321,6 +338,7 @@ fn refuse_batch(batch: Vec<WriteOp>, why: &str) {
 
 enum Pending {
     Claim(oneshot::Sender<Result<ClaimOutcome, StoreError>>, Result<ClaimOutcome, StoreError>),
+    Guarded(oneshot::Sender<Result<Guarded, StoreError>>, Result<Guarded, StoreError>),
     Raise(oneshot::Sender<Result<Position, StoreError>>, Result<Position, StoreError>),
     Delete(oneshot::Sender<Result<(), StoreError>>),
     Swap(oneshot::Sender<Result<Swap, StoreError>>, Swap),
@@ -369,6 +387,7 @@ fn commit_batch(shared: &Shared, db: &Database, batch: Vec<WriteOp>, journal: Op
         let failed = || committed.as_ref().map_err(unavailable).err();
         match p {
             Pending::Claim(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
+            Pending::Guarded(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
             Pending::Raise(tx, r) => drop(tx.send(committed.as_ref().map_err(unavailable).and(r))),
             Pending::Delete(tx) | Pending::Heal(tx) => drop(tx.send(failed().map_or(Ok(()), Err))),
             Pending::Swap(tx, r) => drop(tx.send(committed.as_ref().map(|()| r).map_err(unavailable))),
@@ -388,16 +407,17 @@ fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>, written
         for op in batch {
             match op {
                 WriteOp::Claim { key, value, reply } => {
-                    let existing = claims.get(key.as_slice()).map_err(|e| e.to_string())?.map(|v| v.value().to_vec());
-                    let outcome = match existing {
-                        Some(bytes) => decode_record(&key, &bytes).map(ClaimOutcome::Existing),
-                        None => {
-                            claims.insert(key.as_slice(), value.as_slice()).map_err(|e| e.to_string())?;
-                            written.claims.push((key, value));
-                            Ok(ClaimOutcome::Inserted)
-                        }
-                    };
+                    let outcome = insert_if_absent(&mut claims, key, value, written)?;
                     pending.push(Pending::Claim(reply, outcome));
+                }
+                WriteOp::Guarded { key, value, mark, seen, reply } => {
+                    let current = marks.get(mark.as_slice()).map_err(|e| e.to_string())?.map(|v| v.value());
+                    let outcome = if claims.get(key.as_slice()).map_err(|e| e.to_string())?.is_none() && current != seen {
+                        Ok(Guarded::WatermarkMoved(WatermarkSeen { position: current, version: 0 }))
+                    } else {
+                        insert_if_absent(&mut claims, key, value, written)?.map(Guarded::Claimed)
+                    };
+                    pending.push(Pending::Guarded(reply, outcome));
                 }
                 WriteOp::Raise { key, to, reply } => {
                     let current = marks.get(key.as_slice()).map_err(|e| e.to_string())?.map(|v| v.value());
@@ -437,6 +457,24 @@ fn apply(db: &Database, batch: Vec<WriteOp>, pending: &mut Vec<Pending>, written
     txn.commit().map_err(|e| e.to_string())
 }
 
+/// Insert `value` under `key` unless a record is there; the record there otherwise.
+fn insert_if_absent(
+    claims: &mut redb::Table<&[u8], &[u8]>,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    written: &mut Suspect,
+) -> Result<Result<ClaimOutcome, StoreError>, String> {
+    let existing = claims.get(key.as_slice()).map_err(|e| e.to_string())?.map(|v| v.value().to_vec());
+    Ok(match existing {
+        Some(bytes) => decode_record(&key, &bytes).map(ClaimOutcome::Existing),
+        None => {
+            claims.insert(key.as_slice(), value.as_slice()).map_err(|e| e.to_string())?;
+            written.claims.push((key, value));
+            Ok(ClaimOutcome::Inserted)
+        }
+    })
+}
+
 #[async_trait]
 impl crate::PruneClaims for EmbeddedStore {
     async fn delete_claims(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
@@ -454,6 +492,19 @@ impl ClaimStore for EmbeddedStore {
     async fn claim(&self, key: &ClaimKey, record: &ClaimRecord) -> Result<ClaimOutcome, StoreError> {
         let (reply, rx) = oneshot::channel();
         let op = WriteOp::Claim { key: key.to_bytes(), value: encode_record(record)?, reply };
+        self.submit(op, rx).await
+    }
+
+    fn guards_claims(&self) -> bool {
+        true
+    }
+
+    /// The watermark is compared and the claim inserted in one transaction of the single writer
+    /// (watermarks have no version here: the position is compared).
+    async fn claim_guarded(&self, key: &ClaimKey, record: &ClaimRecord, seen: WatermarkSeen) -> Result<Guarded, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let mark = key.watermark_key().to_bytes();
+        let op = WriteOp::Guarded { key: key.to_bytes(), value: encode_record(record)?, mark, seen: seen.position, reply };
         self.submit(op, rx).await
     }
 

@@ -39,7 +39,9 @@ mod route;
 
 pub use error::EtcdError;
 
-use crate::{decode_record, encode_record, encode_watermark, register_key, ClaimOutcome, ClaimStore, StoreError, Swap};
+use crate::{
+    decode_record, encode_record, encode_watermark, register_key, ClaimOutcome, ClaimStore, Guarded, StoreError, Swap, WatermarkSeen,
+};
 use async_trait::async_trait;
 use etcd_client::{Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse, TxnResponse};
 use exclave_policies::{ClaimKey, ClaimRecord, Position, WatermarkKey};
@@ -188,6 +190,47 @@ impl ClaimStore for EtcdStore {
         let kv = else_branch_kv(&resp)
             .ok_or_else(|| EtcdError::MissingRecord { key: String::from_utf8_lossy(&key).into_owned() }.into_store("claim"))?;
         decode_record(&key, kv.value()).map(ClaimOutcome::Existing)
+    }
+
+    fn guards_claims(&self) -> bool {
+        true
+    }
+
+    /// One transaction: put the claim if the key is absent and the watermark key's
+    /// `mod_revision` is the one seen (0 for an absent key, as etcd compares it); otherwise read
+    /// both back.
+    async fn claim_guarded(&self, key: &ClaimKey, record: &ClaimRecord, seen: WatermarkSeen) -> Result<Guarded, StoreError> {
+        let mark = key.watermark_key().to_bytes();
+        let key = key.to_bytes();
+        let txn = Txn::new()
+            .when([
+                Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+                Compare::mod_revision(mark.clone(), CompareOp::Equal, seen.version),
+            ])
+            .and_then([TxnOp::put(key.clone(), encode_record(record)?, None)])
+            .or_else([TxnOp::get(key.clone(), None), TxnOp::get(mark, None)]);
+        let resp = self.txn("claim", txn).await?;
+        if resp.succeeded() {
+            return Ok(Guarded::Claimed(ClaimOutcome::Inserted));
+        }
+        let mut gets = resp.op_responses().into_iter().filter_map(|op| match op {
+            TxnOpResponse::Get(mut get) => Some(get.take_kvs().into_iter().next()),
+            _ => None,
+        });
+        let (held, watermark) = (gets.next().flatten(), gets.next().flatten());
+        if let Some(kv) = held {
+            return decode_record(&key, kv.value()).map(|r| Guarded::Claimed(ClaimOutcome::Existing(r)));
+        }
+        let now = WatermarkSeen {
+            position: watermark.as_ref().map(decode_watermark).transpose()?,
+            version: watermark.as_ref().map_or(0, KeyValue::mod_revision),
+        };
+        if now.version == seen.version {
+            // Both compares held by what came back, yet the transaction failed: not an answer.
+            let key = String::from_utf8_lossy(&key).into_owned();
+            return Err(EtcdError::MissingRecord { key }.into_store("claim"));
+        }
+        Ok(Guarded::WatermarkMoved(now))
     }
 
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError> {

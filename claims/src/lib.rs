@@ -87,6 +87,40 @@ pub trait ClaimStore: Send + Sync + 'static {
     /// atomic step across every process sharing the store; otherwise change nothing and return
     /// what it holds. After an error the outcome is unknown: read the register again.
     async fn swap_register(&self, name: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<Swap, StoreError>;
+
+    /// Whether this store implements [`ClaimStore::claim_guarded`] (etcd). The engine then
+    /// claims in one round trip, without reading the watermark before or after.
+    fn guards_claims(&self) -> bool {
+        false
+    }
+
+    /// Claim `key` only while its family's watermark is exactly as `seen`, checked in the same
+    /// atomic step as the insert: no record is written when the watermark moved. An existing
+    /// record is returned whatever the watermark. After an error the outcome is unknown: read
+    /// the claim again. Stores without [`ClaimStore::guards_claims`] refuse every call.
+    async fn claim_guarded(&self, key: &ClaimKey, record: &ClaimRecord, seen: WatermarkSeen) -> Result<Guarded, StoreError> {
+        let _ = (key, record, seen);
+        Err(StoreError::Unavailable { backend: self.backend(), reason: "this store does not guard claims by their watermark".into() })
+    }
+}
+
+/// A watermark as a guarding store last showed it: its position and the store's version of its
+/// key (etcd: the `mod_revision`; 0: no watermark).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatermarkSeen {
+    /// The watermark (`None`: none set).
+    pub position: Option<Position>,
+    /// The store's version of the watermark key.
+    pub version: i64,
+}
+
+/// The result of [`ClaimStore::claim_guarded`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Guarded {
+    /// The claim was inserted with the watermark as seen, or a record was already there.
+    Claimed(ClaimOutcome),
+    /// No record under the key, and the watermark is no longer as seen: nothing was written.
+    WatermarkMoved(WatermarkSeen),
 }
 
 /// The result of [`ClaimStore::swap_register`].

@@ -12,7 +12,7 @@ use crate::{
     metrics::{ClientLabel, DeniedLabels, KeyLabels, Metrics, RequestLabels},
     signing_log::{Decision, LogLine, SigningLog},
 };
-use exclave_claims::{ClaimOutcome, ClaimStore};
+use exclave_claims::{ClaimOutcome, ClaimStore, Guarded, WatermarkSeen};
 use exclave_policies::{
     check_vrf_bounds, classify, lease_gated, payload_hash, verdict, ChainId, ClaimKey, ClaimRecord, Classification, Crypto, Duty, KeyType,
     PolicyError, Refusal, SlotBounds, UnclaimedKind, Verdict, VrfContext,
@@ -62,6 +62,9 @@ pub struct Engine {
     leases: Option<Leases>,
     store_id: parking_lot::Mutex<Option<(String, Instant)>>,
     refusals: crate::refusal_budget::RefusalBudget,
+    /// Guarding stores (etcd): each duty family's watermark as the store last showed it. Only
+    /// a lower bound of the store's (watermarks only rise); every claim checks it in the store.
+    watermarks: parking_lot::Mutex<std::collections::HashMap<Vec<u8>, WatermarkSeen>>,
 }
 
 mod error;
@@ -112,7 +115,8 @@ impl Engine {
         });
         let store_id = parking_lot::Mutex::new(None);
         let refusals = crate::refusal_budget::RefusalBudget::new(settings.refused_per_client_per_minute);
-        Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics, leases, store_id, refusals }
+        let watermarks = parking_lot::Mutex::new(std::collections::HashMap::new());
+        Self { settings, chain, keys: RwLock::new(keys), keystore, store, log, metrics, leases, store_id, refusals, watermarks }
     }
 
     /// Check `client`'s grant for `op` (on `key`); a refusal is logged and counted.
@@ -222,6 +226,9 @@ impl Engine {
         if let Duty::BabeSeal { slot, .. } = key.duty {
             check_vrf_bounds(slot, now_ms(), &self.settings.bounds).map_err(EngineError::Refused)?;
         }
+        if self.store.guards_claims() {
+            return self.guarded_claim_then_sign(client, key, pair, message, prehashed).await;
+        }
         let hash = payload_hash(message);
         let position = key.duty.position();
         let watermark = self
@@ -256,6 +263,75 @@ impl Engine {
             }
             Some(rec) => conclude(verdict(Some(&rec), &hash, position, watermark)),
         }
+    }
+
+    /// [`Engine::claim_then_sign`] on a store that checks the watermark in the claim's own
+    /// transaction (the embedded store, etcd): one round trip. The watermark the engine last saw for the family is
+    /// checked by the store atomically with the insert, so a claim is only ever inserted above
+    /// the watermark in force, and no re-read is needed; when the watermark moved, nothing was
+    /// written and the engine decides again on the new one (docs/claims.md, "Watermarks").
+    async fn guarded_claim_then_sign(
+        &self,
+        client: &str,
+        key: ClaimKey,
+        pair: &KeyPair,
+        message: &[u8],
+        prehashed: bool,
+    ) -> Result<SignResponse, EngineError> {
+        let hash = payload_hash(message);
+        let position = key.duty.position();
+        let family = key.watermark_key().to_bytes();
+        let mut seen = self.watermarks.lock().get(&family).copied().unwrap_or_default();
+        let mut record = None;
+        for _ in 0..GUARDED_ATTEMPTS {
+            if seen.position.is_some_and(|w| position <= w) {
+                let existing = self.store.get(&key).await.map_err(|source| EngineError::Store { what: "reading the claim", source })?;
+                return conclude(verdict(existing.as_ref(), &hash, position, seen.position));
+            }
+            let record = match &record {
+                Some(r) => r,
+                None => {
+                    let signature = pair.sign(message, prehashed).map_err(EngineError::KeyMaterial)?;
+                    record.insert(ClaimRecord { claimer: self.claimer(client), payload_hash: hash, signature, claimed_at_ms: now_ms() })
+                }
+            };
+            let started = Instant::now();
+            let outcome = self.store.claim_guarded(&key, record, seen).await;
+            self.metrics.claim_seconds.observe(started.elapsed().as_secs_f64());
+            let existing = match outcome {
+                Ok(Guarded::WatermarkMoved(now)) => {
+                    self.watermarks.lock().insert(family.clone(), now);
+                    seen = now;
+                    continue;
+                }
+                Ok(Guarded::Claimed(ClaimOutcome::Inserted)) => None,
+                // Our own record: an earlier attempt's put, made under the same guard.
+                Ok(Guarded::Claimed(ClaimOutcome::Existing(rec))) if rec == *record => None,
+                Ok(Guarded::Claimed(ClaimOutcome::Existing(rec))) => Some(rec),
+                Err(source @ exclave_claims::StoreError::Encode { .. }) => {
+                    return Err(EngineError::Store { what: "encoding the claim", source })
+                }
+                Err(e) => match self.reread_after_ambiguity(&key, record, e).await? {
+                    // Ours, but which attempt's guard held is unknown: re-read the watermark.
+                    None => {
+                        self.recheck_watermark(&key, position).await?;
+                        None
+                    }
+                    Some(rec) => Some(rec),
+                },
+            };
+            return match existing {
+                None => Ok(SignResponse { signature: record.signature.clone().into(), outcome: SignOutcome::Signed }),
+                Some(rec) => conclude(verdict(Some(&rec), &hash, position, seen.position)),
+            };
+        }
+        Err(EngineError::Store {
+            what: "claiming while the watermark kept moving",
+            source: exclave_claims::StoreError::Unavailable {
+                backend: self.store.backend(),
+                reason: format!("the watermark changed on each of {GUARDED_ATTEMPTS} attempts"),
+            },
+        })
     }
 
     /// After a fresh claim, read the watermark again: an import or a prune may have raised it
@@ -702,6 +778,10 @@ async fn read_or_create_store_id(store: &dyn ClaimStore) -> Result<String, excla
         }
     }
 }
+
+/// Attempts of a guarded claim whose watermark moved each time before it gives up (nothing is
+/// written by a failed attempt).
+const GUARDED_ATTEMPTS: usize = 4;
 
 /// The register holding the store's identity.
 pub const STORE_ID_REGISTER: &str = "store-id";

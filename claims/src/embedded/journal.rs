@@ -55,7 +55,7 @@ impl Journal {
     /// Claims alone commit without an fsync; anything else makes the batch, and every commit
     /// before it, durable, with the mark.
     pub(super) fn commit_for(&self, batch: &[WriteOp]) -> Commit {
-        if batch.iter().all(|op| matches!(op, WriteOp::Claim { .. })) {
+        if batch.iter().all(|op| matches!(op, WriteOp::Claim { .. } | WriteOp::Guarded { .. })) {
             return Commit { durability: Durability::None, mark: None };
         }
         let close = batch.iter().any(|op| matches!(op, WriteOp::Flush { close: true, .. }));

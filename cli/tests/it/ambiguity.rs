@@ -69,6 +69,26 @@ impl ClaimStore for Faulty {
             _ => self.inner.claim(key, record).await,
         }
     }
+    // The engine's path on the embedded store and etcd: the same faults.
+    fn guards_claims(&self) -> bool {
+        true
+    }
+    async fn claim_guarded(
+        &self,
+        key: &ClaimKey,
+        record: &ClaimRecord,
+        seen: exclave_claims::WatermarkSeen,
+    ) -> Result<exclave_claims::Guarded, StoreError> {
+        self.frozen().await;
+        match self.fault() {
+            Fault::ApplyThenFail => {
+                self.inner.claim_guarded(key, record, seen).await?;
+                Err(lost())
+            }
+            Fault::FailWithoutApply => Err(lost()),
+            _ => self.inner.claim_guarded(key, record, seen).await,
+        }
+    }
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError> {
         self.frozen().await;
         self.inner.get(key).await

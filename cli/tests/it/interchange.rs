@@ -213,6 +213,20 @@ async fn prune_raises_the_watermark_before_deleting_and_keeps_the_newest_round()
 struct PruneDuringClaim {
     inner: Arc<WithDeadline<EmbeddedStore>>,
     pending: Mutex<Option<(WatermarkKey, Position, Vec<u8>)>>,
+    /// Offer the embedded store's guarded claim (the engine's one-step path) or hide it (the
+    /// read, claim, re-read path other stores take).
+    guard: bool,
+}
+
+impl PruneDuringClaim {
+    async fn prune_now(&self) -> Result<(), StoreError> {
+        let prune = self.pending.lock().take();
+        if let Some((wk, to, doomed)) = prune {
+            self.inner.raise_watermark(&wk, to).await?;
+            self.inner.delete_claims(&[doomed]).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -221,12 +235,20 @@ impl ClaimStore for PruneDuringClaim {
         "prune-during-claim"
     }
     async fn claim(&self, key: &ClaimKey, record: &ClaimRecord) -> Result<ClaimOutcome, StoreError> {
-        let prune = self.pending.lock().take();
-        if let Some((wk, to, doomed)) = prune {
-            self.inner.raise_watermark(&wk, to).await?;
-            self.inner.delete_claims(&[doomed]).await?;
-        }
+        self.prune_now().await?;
         self.inner.claim(key, record).await
+    }
+    fn guards_claims(&self) -> bool {
+        self.guard
+    }
+    async fn claim_guarded(
+        &self,
+        key: &ClaimKey,
+        record: &ClaimRecord,
+        seen: exclave_claims::WatermarkSeen,
+    ) -> Result<exclave_claims::Guarded, StoreError> {
+        self.prune_now().await?;
+        self.inner.claim_guarded(key, record, seen).await
     }
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError> {
         self.inner.get(key).await
@@ -253,23 +275,41 @@ impl ClaimStore for PruneDuringClaim {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_racing_a_prune_is_refused_by_the_watermark_re_read() {
+    let (inner, key, err) = claim_racing_a_prune(false).await;
+    assert_eq!(err.kind(), ErrorKind::RefusedPolicy, "{err:?}");
+    assert!(err.to_string().contains("watermark"), "{err:?}");
+    assert!(inner.get(&key).await.expect("get").is_some_and(|r| r.claimer == "signer-a/node-2"), "the claim was inserted (and withheld)");
+}
+
+/// The same race on the guarded path (the embedded store and etcd): the store checks the
+/// watermark the engine last saw in the claim's own transaction, finds it raised, and writes
+/// nothing; the engine then refuses on the new watermark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_racing_a_prune_is_refused_by_the_guard_and_writes_nothing() {
+    let (inner, key, err) = claim_racing_a_prune(true).await;
+    assert_eq!(err.kind(), ErrorKind::RefusedPolicy, "{err:?}");
+    assert!(err.to_string().contains("watermark"), "{err:?}");
+    assert_eq!(inner.get(&key).await.expect("get"), None, "nothing is written below the raised watermark");
+}
+
+/// Round 5 signed by node-1; then node-2 asks for another round-5 prevote while a prune (raise
+/// to round 5, delete the round-5 claim) runs inside its claim call, the worst interleaving.
+async fn claim_racing_a_prune(guard: bool) -> (Arc<WithDeadline<EmbeddedStore>>, ClaimKey, exclave_signer::engine::EngineError) {
     let dir = tempfile::tempdir().expect("tempdir");
     let inner = embedded(&dir.path().join("a.redb"));
-    let store = Arc::new(PruneDuringClaim { inner: inner.clone(), pending: Mutex::new(None) });
+    let store = Arc::new(PruneDuringClaim { inner: inner.clone(), pending: Mutex::new(None), guard });
     let e = common::engine(&dir.path().join("a"), "signer-a", store.clone());
     let first = e.sign("node-1", vote_request(false, 1, 5)).await.expect("round 5 prevote");
     assert_eq!(first.outcome, SignOutcome::Signed);
     let duty = Duty::GrandpaVote { set_id: 1, round: 5, stage: GrandpaStage::Prevote };
     let key = ClaimKey { chain: ChainId(CHAIN), key_type: KeyType::GRANDPA, public: common::alice(KeyType::GRANDPA), duty };
     *store.pending.lock() = Some((key.watermark_key(), (1, 5), key.to_bytes()));
-    // The engine reads no watermark, signs, and its claim lands after the prune deleted the
-    // round-5 claim: the store answers Inserted. Only the re-read stands between this and a
-    // second, conflicting round-5 prevote.
+    // The engine reads no watermark (or has none cached), signs, and its claim lands after the
+    // prune deleted the round-5 claim. Only the re-read (or the guard) stands between this and
+    // a second, conflicting round-5 prevote.
     let err = e.sign("node-2", vote_request(false, 2, 5)).await.expect_err("must not be released");
-    assert_eq!(err.kind(), ErrorKind::RefusedPolicy, "{err:?}");
-    assert!(err.to_string().contains("watermark"), "{err:?}");
     assert!(store.pending.lock().is_none(), "the prune ran inside the claim");
-    assert!(inner.get(&key).await.expect("get").is_some_and(|r| r.claimer == "signer-a/node-2"), "the claim was inserted (and withheld)");
+    (inner, key, err)
 }
 
 fn exclave(args: &[&str]) -> std::process::Output {

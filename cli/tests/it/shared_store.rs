@@ -238,3 +238,30 @@ fn frozen_pd_at_start_up_not_ready_then_recovers() {
     eprintln!("frozen PD: ready {:?} after the thaw", thawed.elapsed());
     rt.block_on(client.sign(vote(1, 1))).expect("signs after recovery");
 }
+
+/// An operator raises a watermark on etcd beside a running signer (as `exclave claims import`
+/// does): the signer's next request below it is refused, and nothing is written there, though
+/// the signer had seen the family without a watermark (its claims check the watermark in the
+/// claim's own etcd transaction); above it, signing goes on.
+#[test]
+fn a_watermark_raised_beside_a_running_signer_on_etcd_is_honoured_without_writing_below_it() {
+    use exclave_claims::{etcd::EtcdConfig, ClaimStore};
+    use exclave_policies::{ChainId, ClaimKey, Duty, GrandpaStage, KeyType};
+    let rt = runtime();
+    let cluster = exclave_claims::etcd::local_cluster::LocalCluster::start(1);
+    let claims = etcd_claims(&cluster.endpoints(), DEADLINE.as_millis() as u64);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signers = spawn_signers(dir.path(), &["signer-a"], &claims);
+    let client = signers[0].client();
+    assert!(rt.block_on(client.sign(vote(5, 1))).is_ok(), "round 5, no watermark");
+    let store = rt.block_on(exclave_claims::etcd::EtcdStore::connect(&EtcdConfig::new(cluster.endpoints()))).expect("store");
+    let duty = |round| Duty::GrandpaVote { set_id: 9, round, stage: GrandpaStage::Precommit };
+    let key = |round| ClaimKey { chain: ChainId(CHAIN), key_type: KeyType::GRANDPA, public: alice().0.to_vec(), duty: duty(round) };
+    rt.block_on(store.raise_watermark(&key(10).watermark_key(), duty(10).position())).expect("raise");
+    let refused = rt.block_on(client.sign(vote(7, 1)));
+    let (kind, _) = exclave_error(&refused).unwrap_or_else(|| panic!("round 7 is below the watermark: {refused:?}"));
+    assert_eq!(kind, ErrorKind::RefusedPolicy, "{refused:?}");
+    assert_eq!(rt.block_on(store.get(&key(7))).expect("get"), None, "nothing is written below the watermark");
+    assert!(rt.block_on(client.sign(vote(11, 1))).is_ok(), "round 11 is above it");
+    assert!(rt.block_on(store.get(&key(11))).expect("get").is_some());
+}
