@@ -224,4 +224,15 @@ fn main() {
         cpu * 1e6 / n as f64,
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
     );
+    let summary = serde_json::json!({
+        "records": n,
+        "mib": bytes >> 20,
+        "threads": cores,
+        "wall_s": took.as_secs_f64(),
+        "cpu_s": cpu,
+        "records_per_s": n as f64 / took.as_secs_f64(),
+        "aim_wall_s": 60.0,
+        "ratio_to_aim": took.as_secs_f64() / 60.0,
+    });
+    println!("bench-summary: {summary}");
 }

@@ -29,7 +29,7 @@ fn put_if_absent(key: &ClaimKey, value: Vec<u8>) -> Txn {
         .or_else([TxnOp::get(key, None)])
 }
 
-fn report(name: &str, mut took: Vec<Duration>) {
+fn report(name: &str, mut took: Vec<Duration>) -> (f64, f64) {
     took.sort();
     let pct = |p: usize| took[(took.len() * p).div_ceil(100).saturating_sub(1)];
     let mean = took.iter().sum::<Duration>() / took.len() as u32;
@@ -42,6 +42,7 @@ fn report(name: &str, mut took: Vec<Duration>) {
         took[took.len() - 1].as_secs_f64() * 1e3,
         mean.as_secs_f64() * 1e3,
     );
+    (pct(50).as_secs_f64() * 1e3, pct(99).as_secs_f64() * 1e3)
 }
 
 async fn raw(client: &mut Client, chain: u8, n: u64) -> Vec<Duration> {
@@ -83,11 +84,18 @@ fn main() {
         raw(&mut first, 200, WARM_UP).await;
         raw(&mut balanced, 201, WARM_UP).await;
         store(&claims, 202, WARM_UP).await;
+        let mut summary = serde_json::Map::new();
         for pass in 0..2u8 {
             println!("pass {}: {CLAIMS} sequential claims each, fresh keys", pass + 1);
-            report("raw txn, etcd-client on member 0", raw(&mut first, 10 * pass, CLAIMS).await);
-            report("raw txn, etcd-client balanced over 3", raw(&mut balanced, 10 * pass + 1, CLAIMS).await);
-            report("EtcdStore::claim via WithDeadline (2 s)", store(&claims, 10 * pass + 2, CLAIMS).await);
+            let first = report("raw txn, etcd-client on member 0", raw(&mut first, 10 * pass, CLAIMS).await);
+            let balanced = report("raw txn, etcd-client balanced over 3", raw(&mut balanced, 10 * pass + 1, CLAIMS).await);
+            let ours = report("EtcdStore::claim via WithDeadline (2 s)", store(&claims, 10 * pass + 2, CLAIMS).await);
+            for (name, (p50, p99)) in [("raw_member0", first), ("raw_balanced", balanced), ("store", ours)] {
+                summary.insert(format!("pass{}_{name}_p50_ms", pass + 1), p50.into());
+                summary.insert(format!("pass{}_{name}_p99_ms", pass + 1), p99.into());
+            }
+            summary.insert(format!("pass{}_ratio_p50", pass + 1), (ours.0 / first.0).into());
         }
+        println!("bench-summary: {}", serde_json::Value::Object(summary));
     });
 }
